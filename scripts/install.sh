@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything into .venv once; later runs reuse it (a stamp records what was installed).
+#   bash scripts/install.sh                         # CPU: paddlepaddle from requirements/paddle-cpu.txt
+#   PADDLE_REQ="paddlepaddle-gpu==2.6.2" bash scripts/install.sh   # GPU users (see README)
+#   WITH_BENCH=1 bash scripts/install.sh           # also paddleslim, for the comparison benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+PADDLE_REQ=${PADDLE_REQ:-$(grep -v '^#' requirements/paddle-cpu.txt | head -n1)}
+WITH_BENCH=${WITH_BENCH:-1}
+stamp_src="$PADDLE_REQ|$WITH_BENCH|$(cat requirements/*.txt setup.py | sha1sum)"
+stamp="$VENV/.prune_plugin_installed"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$stamp_src" ]; then
+  exit 0
+fi
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+pip() { "$VENV/bin/python" -m pip "$@" --disable-pip-version-check -q; }
+# The suites' metadata pins conflict (numpy, opencv); install their real runtime deps first,
+# then the suites without their pins.
+pip install "$PADDLE_REQ" -r requirements/runtime.txt
+pip install --no-deps -r requirements/suites.txt
+if [ "$WITH_BENCH" = "1" ]; then pip install --no-deps -r requirements/bench.txt; fi
+pip install --no-deps -e .
+echo "$stamp_src" > "$stamp"
+echo "installed into $VENV ($PADDLE_REQ)"

@@ -1,0 +1,13 @@
+from setuptools import find_packages, setup
+
+setup(
+    name='prune_plugin',
+    version='0.1.0',
+    description='Sparse training for PaddleDetection, PaddleSeg and PaddleClas',
+    packages=find_packages(include=['prune_plugin', 'prune_plugin.*']),
+    python_requires='>=3.8',
+    # paddlepaddle (or paddlepaddle-gpu) and the suites are installed by scripts/install.sh:
+    # their published pins conflict, see README "Installing".
+    install_requires=['numpy<2', 'pyyaml'],
+    entry_points={'console_scripts': ['prune-report=prune_plugin.report:main']},
+)

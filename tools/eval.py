@@ -1,0 +1,10 @@
+"""`python tools/eval.py -c CONFIG ...`: the suite's own eval, with prune_plugin attached."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+
+from prune_plugin.cli import run  # noqa: E402
+
+if __name__ == '__main__':
+    sys.exit(run('eval'))
