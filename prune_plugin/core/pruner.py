@@ -170,14 +170,11 @@ class UnstructuredPruner:
 
     def _params_fitting_pattern(self, params):
         n, m = self.pattern
-        kept = []
-        for p in params:
-            if mask_ops.pattern_fits(p.shape, p.in_axis, m):
-                kept.append(p)
-            else:
-                logger.info("sparse_pattern %d:%d skips %s %s: %s input channels are not a "
-                            "multiple of %d", n, m, p.name, list(p.shape),
-                            'no' if p.in_axis is None else p.shape[p.in_axis], m)
+        kept = [p for p in params if mask_ops.pattern_fits(p.shape, p.in_axis, m)]
+        skipped = [p.name for p in params if p not in kept]
+        if skipped and _rank() == 0:
+            logger.info("sparse_pattern %d:%d skips %d parameters whose input channels are not a "
+                        "multiple of %d: %s", n, m, len(skipped), m, ', '.join(skipped))
         return kept
 
     # ----- optimizer --------------------------------------------------------------------
@@ -238,6 +235,8 @@ class UnstructuredPruner:
 
     @property
     def target_ratio(self):
+        if self.pattern is not None:
+            return 1.0 - self.pattern[0] / self.pattern[1]
         return self.ratio
 
     # ----- masks -------------------------------------------------------------------------
@@ -316,10 +315,19 @@ class UnstructuredPruner:
 
     def _set_mask(self, p, keep):
         mask = paddle.to_tensor(keep, place=p.param.place)
+        if p.name not in self._masks and not p.param.stop_gradient:
+            p.param.register_hook(self._gradient_mask_hook(p.name))
         self._masks[p.name] = mask
         for tensor in self._optimizer_tensors(p.param, include_master=True):
             with paddle.no_grad():
                 tensor.multiply_(mask.astype(tensor.dtype))
+
+    def _gradient_mask_hook(self, name):
+        # Pruned weights get zero gradients, so momentum / Adam moments stay zero for them and
+        # the optimizer's update of a pruned weight is exactly zero.
+        def hook(grad):
+            return grad * self._masks[name].astype(grad.dtype)
+        return hook
 
     def update_params(self):
         """Zero every pruned weight (and the optimizer's fp32 master copy, if any)."""
@@ -372,7 +380,7 @@ class UnstructuredPruner:
     def recover_masks_from_zeros(self):
         """Rebuild masks as ``weight != 0`` (after loading a sparse checkpoint)."""
         for p in self.params:
-            self._masks[p.name] = paddle.to_tensor(p.param.numpy() != 0, place=p.param.place)
+            self._set_mask(p, p.param.numpy() != 0)
 
     # ----- numbers -----------------------------------------------------------------------
     def sparsity(self):

@@ -16,7 +16,7 @@ NORM_LAYER_NAMES = frozenset([
 _TRANSPOSED_CONV_NAMES = ('Conv1DTranspose', 'Conv2DTranspose', 'Conv3DTranspose')
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PrunableParam:
     """One parameter that the pruner owns.
 

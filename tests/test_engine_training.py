@@ -1,0 +1,118 @@
+"""Pruned weights stay exactly zero through real optimizer updates; masks only grow."""
+import numpy as np
+import paddle
+import pytest
+
+from engine_helpers import batches, make_model, train_steps, zeros_of
+from prune_plugin import GMPUnstructuredPruner, UnstructuredPruner
+
+GMP_CONFIGS = {'stable_iterations': 2, 'pruning_iterations': 8, 'tunning_iterations': 4,
+               'pruning_steps': 4, 'initial_ratio': 0.2}
+
+
+def pruned_sets(pruner):
+    return {p.name: ~pruner.mask_of(p.name) for p in pruner.params}
+
+
+def assert_pruned_are_zero(pruner):
+    for p in pruner.params:
+        weight = p.param.numpy()
+        assert np.all(weight[~pruner.mask_of(p.name)] == 0), p.name
+
+
+OPTIMIZERS = {
+    'momentum_l2': lambda params: paddle.optimizer.Momentum(
+        learning_rate=0.1, momentum=0.9, parameters=params, weight_decay=1e-2),
+    'adam': lambda params: paddle.optimizer.Adam(learning_rate=0.05, parameters=params),
+    'adamw': lambda params: paddle.optimizer.AdamW(learning_rate=0.05, parameters=params),
+}
+
+
+@pytest.mark.parametrize('name', sorted(OPTIMIZERS))
+def test_momentum_and_adam_never_revive_pruned_weights(name):
+    model = make_model()
+    optimizer = OPTIMIZERS[name](model.parameters())
+    # build up moments densely first, then prune with GMP; masks only grow
+    train_steps(model, optimizer, None, batches(3))
+    pruner = GMPUnstructuredPruner(model, ratio=0.75, configs=GMP_CONFIGS, optimizer=optimizer)
+    history = []
+
+    def check():
+        assert_pruned_are_zero(pruner)
+        history.append(pruned_sets(pruner))
+
+    train_steps(model, optimizer, pruner, batches(16, seed=1), on_step=check)
+    for before, after in zip(history, history[1:]):
+        for key in before:
+            assert np.all(after[key][before[key]]), f"{key} was revived"
+    n = sum(p.param.size for p in pruner.params)
+    assert sum(zeros_of(p.param) for p in pruner.params) == round(0.75 * n)
+    # the moments of pruned weights were cleared when they were pruned and stay zero
+    for accs in optimizer._accumulators.values():
+        for p in pruner.params:
+            acc = accs.get(p.param.name)
+            if acc is not None and tuple(acc.shape) == tuple(p.shape):
+                assert np.all(acc.numpy()[~pruner.mask_of(p.name)] == 0)
+
+
+@pytest.mark.parametrize('use_minimize', [False, True])
+def test_amp_grad_scaler_step_and_minimize_keep_exact_zeros(use_minimize):
+    model = make_model()
+    optimizer = OPTIMIZERS['momentum_l2'](model.parameters())
+    pruner = UnstructuredPruner(model, ratio=0.6, optimizer=optimizer)
+    scaler = paddle.amp.GradScaler(init_loss_scaling=128.0)
+    loss_fn = paddle.nn.CrossEntropyLoss()
+    for x, y in batches(6):
+        with paddle.amp.auto_cast():
+            loss = loss_fn(model(x), y)
+        scaled = scaler.scale(loss)
+        scaled.backward()
+        if use_minimize:
+            scaler.minimize(optimizer, scaled)  # calls optimizer.minimize, never .step
+        else:
+            scaler.step(optimizer)
+            scaler.update()
+        optimizer.clear_grad()
+        pruner.step()
+        assert_pruned_are_zero(pruner)
+    n = sum(p.param.size for p in pruner.params)
+    assert sum(zeros_of(p.param) for p in pruner.params) == round(0.6 * n)
+
+
+def test_gradient_accumulation_keeps_exact_zeros():
+    model = make_model()
+    optimizer = OPTIMIZERS['momentum_l2'](model.parameters())
+    pruner = GMPUnstructuredPruner(model, ratio=0.5, configs=GMP_CONFIGS)
+    train_steps(model, optimizer, pruner, batches(24), accumulate=3,
+                on_step=lambda: assert_pruned_are_zero(pruner))
+    assert pruner.iteration == 8
+    assert pruner.ratio == pytest.approx(pruner.ratio_at(7))
+
+
+def test_threshold_mode_masks_only_grow_during_training():
+    model = make_model()
+    optimizer = OPTIMIZERS['momentum_l2'](model.parameters())
+    pruner = UnstructuredPruner(model, mode='threshold', threshold=0.05)
+    history = []
+    train_steps(model, optimizer, pruner, batches(6),
+                on_step=lambda: history.append(pruned_sets(pruner)))
+    for before, after in zip(history, history[1:]):
+        for key in before:
+            assert np.all(after[key][before[key]])
+    assert_pruned_are_zero(pruner)
+
+
+def test_gmp_pruner_follows_its_schedule_during_training():
+    model = make_model()
+    optimizer = OPTIMIZERS['momentum_l2'](model.parameters())
+    pruner = GMPUnstructuredPruner(model, ratio=0.8, configs=GMP_CONFIGS)
+    n = sum(p.param.size for p in pruner.params)
+    seen = []
+    train_steps(model, optimizer, pruner, batches(14),
+                on_step=lambda: seen.append(sum(zeros_of(p.param) for p in pruner.params)))
+    expected = [round(pruner.ratio_at(i) * n) for i in range(14)]
+    assert seen == expected
+    # period 2, 1 stable step (2 iterations), then 0.2 -> 0.8 cubic in 4 steps, then 0.8
+    assert [pruner.ratio_at(i) for i in (0, 1, 2, 4, 6, 8, 10)] == pytest.approx(
+        [0.0, 0.0, 0.2, 0.2 + 0.6 * (1 - 0.75 ** 3), 0.2 + 0.6 * (1 - 0.5 ** 3),
+         0.2 + 0.6 * (1 - 0.25 ** 3), 0.8])
