@@ -1,6 +1,7 @@
 """The sparsity engine. Imports paddle and numpy only, never a suite."""
 from .errors import PruneConfigError
-from .pruner import GMPUnstructuredPruner, UnstructuredPruner, parse_sparse_pattern
+from .pruner import GMPUnstructuredPruner, UnstructuredPruner
+from .validation import parse_sparse_pattern
 from .schedule import GMPSchedule, gmp_ratio_at
 from .selection import conv1x1_params, default_skip_params, select_prunable
 from .stats import total_sparse, total_sparse_conv1x1

@@ -20,43 +20,12 @@ import paddle
 
 from . import masks as mask_ops
 from .errors import PruneConfigError
+from .validation import is_int, is_number, parse_sparse_pattern, validate_pruner_args
 from .schedule import GMPSchedule, gmp_ratio_at
 from .selection import select_prunable
 from .stats import sparsity_of_params, total_sparse, total_sparse_conv1x1
 
 logger = logging.getLogger('prune_plugin')
-
-MODES = ('ratio', 'threshold')
-PRUNE_PARAMS_TYPES = (None, 'conv1x1_only')
-
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-
-
-def parse_sparse_pattern(pattern):
-    """Parse ``'n:m'`` into ``(n, m)``.
-
-    Raises:
-        PruneConfigError: the pattern is not two ints ``n:m`` with ``0 < n < m``.
-    """
-    if pattern is None:
-        return None
-    allowed = "a string 'n:m' with ints 0 < n < m, e.g. '2:4'"
-    if not isinstance(pattern, str) or pattern.count(':') != 1:
-        raise PruneConfigError("sparse_pattern", pattern, allowed)
-    n_text, m_text = pattern.split(':')
-    if not (n_text.strip().isdigit() and m_text.strip().isdigit()):
-        raise PruneConfigError("sparse_pattern", pattern, allowed)
-    n, m = int(n_text), int(m_text)
-    if not 0 < n < m:
-        raise PruneConfigError("sparse_pattern", pattern, allowed)
-    return n, m
-
 
 def _rank():
     try:
@@ -99,7 +68,7 @@ class UnstructuredPruner:
     def __init__(self, model, mode='ratio', threshold=0.01, ratio=0.55, prune_params_type=None,
                  skip_params_func=None, local_sparsity=False, sparse_block=(1, 1),
                  sparse_pattern=None, prune_params=None, skip_params=None, optimizer=None):
-        self._validate(mode, threshold, ratio, prune_params_type, skip_params_func,
+        validate_pruner_args(mode, threshold, ratio, prune_params_type, skip_params_func,
                        local_sparsity, sparse_block, prune_params, skip_params)
         self.pattern = parse_sparse_pattern(sparse_pattern)
         if self.pattern is not None and tuple(sparse_block) != (1, 1):
@@ -116,6 +85,7 @@ class UnstructuredPruner:
         self._ties = {}
         self._optimizer = None
         self._masks = {}
+        self._hooks = {}
         self._needs_update = True
         params = select_prunable(model, skip_params_func=skip_params_func,
                                  conv1x1_only=prune_params_type == 'conv1x1_only',
@@ -130,43 +100,6 @@ class UnstructuredPruner:
         self.params = params
         if optimizer is not None:
             self.attach_optimizer(optimizer)
-
-    # ----- validation -------------------------------------------------------------------
-    @staticmethod
-    def _validate(mode, threshold, ratio, prune_params_type, skip_params_func, local_sparsity,
-                  sparse_block, prune_params, skip_params):
-        if mode not in MODES:
-            raise PruneConfigError("mode", mode, f"one of {list(MODES)}")
-        if not _is_number(threshold) or not np.isfinite(threshold) or threshold < 0:
-            raise PruneConfigError("threshold", threshold, "a float >= 0")
-        if not _is_number(ratio) or not 0.0 <= ratio < 1.0:
-            raise PruneConfigError("ratio", ratio, "a float in [0, 1)")
-        if prune_params_type not in PRUNE_PARAMS_TYPES:
-            raise PruneConfigError("prune_params_type", prune_params_type,
-                                   f"one of {list(PRUNE_PARAMS_TYPES)}")
-        if skip_params_func is not None and not callable(skip_params_func):
-            raise PruneConfigError("skip_params_func", skip_params_func,
-                                   "a callable fn(model) -> set of parameter names")
-        if not isinstance(local_sparsity, (bool, np.bool_)):
-            raise PruneConfigError("local_sparsity", local_sparsity, "true or false")
-        if local_sparsity and mode == 'threshold':
-            raise PruneConfigError("local_sparsity", local_sparsity,
-                                   "false with mode='threshold' (local sparsity needs a ratio)")
-        if (not isinstance(sparse_block, (list, tuple)) or len(sparse_block) != 2
-                or not all(_is_int(v) and v > 0 for v in sparse_block)):
-            raise PruneConfigError("sparse_block", sparse_block,
-                                   "two positive ints [m, n], e.g. [1, 1] or [2, 1]")
-        for key, value in (("prune_params", prune_params), ("skip_params", skip_params)):
-            if value is None:
-                continue
-            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-                raise PruneConfigError(key, value, "a list of regular expressions (strings)")
-            import re
-            for pattern in value:
-                try:
-                    re.compile(pattern)
-                except re.error as err:
-                    raise PruneConfigError(key, pattern, f"a valid regular expression ({err})")
 
     def _params_fitting_pattern(self, params):
         n, m = self.pattern
@@ -315,8 +248,8 @@ class UnstructuredPruner:
 
     def _set_mask(self, p, keep):
         mask = paddle.to_tensor(keep, place=p.param.place)
-        if p.name not in self._masks and not p.param.stop_gradient:
-            p.param.register_hook(self._gradient_mask_hook(p.name))
+        if p.name not in self._hooks and not p.param.stop_gradient:
+            self._hooks[p.name] = p.param.register_hook(self._gradient_mask_hook(p.name))
         self._masks[p.name] = mask
         for tensor in self._optimizer_tensors(p.param, include_master=True):
             with paddle.no_grad():
@@ -328,6 +261,12 @@ class UnstructuredPruner:
         def hook(grad):
             return grad * self._masks[name].astype(grad.dtype)
         return hook
+
+    def detach(self):
+        """Stop masking gradients (the weights stay as they are); the pruner is done."""
+        for handle in self._hooks.values():
+            handle.remove()
+        self._hooks = {}
 
     def update_params(self):
         """Zero every pruned weight (and the optimizer's fp32 master copy, if any)."""
@@ -404,7 +343,7 @@ class UnstructuredPruner:
 
     def set_state_dict(self, state):
         """Resume from ``state_dict()``, after the model's sparse weights have been loaded."""
-        if not isinstance(state, dict) or not _is_int(state.get('iteration')) \
+        if not isinstance(state, dict) or not is_int(state.get('iteration')) \
                 or state['iteration'] < 0:
             raise PruneConfigError("pruner state", state, "a dict {'iteration': int >= 0}")
         self.iteration = int(state['iteration'])
@@ -446,11 +385,11 @@ class GMPUnstructuredPruner(UnstructuredPruner):
             raise PruneConfigError("sparse_pattern", sparse_pattern,
                                    "None with GMP (an n:m pattern fixes the ratio; use "
                                    "UnstructuredPruner)")
-        if not _is_number(ratio) or not 0.0 <= ratio < 1.0:
+        if not is_number(ratio) or not 0.0 <= ratio < 1.0:
             raise PruneConfigError("ratio", ratio, "a float in [0, 1)")
         self.schedule = GMPSchedule.from_configs(float(ratio), configs)
         resume = (configs or {}).get('resume_iteration', 0) or 0
-        if not _is_int(resume) or resume < 0:
+        if not is_int(resume) or resume < 0:
             raise PruneConfigError("configs.resume_iteration", resume, "an int >= 0")
         super().__init__(model, mode='ratio', threshold=0.0, ratio=ratio,
                          prune_params_type=prune_params_type, skip_params_func=skip_params_func,

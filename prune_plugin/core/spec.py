@@ -19,7 +19,8 @@ import difflib
 from dataclasses import dataclass, field, replace
 
 from .errors import PruneConfigError
-from .pruner import GMPUnstructuredPruner, UnstructuredPruner, parse_sparse_pattern
+from .pruner import GMPUnstructuredPruner, UnstructuredPruner
+from .validation import parse_sparse_pattern, validate_pruner_args
 from .schedule import GMPSchedule
 
 BLOCK_KEYS = ('mode', 'ratio', 'threshold', 'prune_params_type', 'local_sparsity',
@@ -151,11 +152,10 @@ class PruneSpec:
         """Validate the values that do not need a model (the pruner re-checks the rest)."""
         prefix = self.name
         try:
-            UnstructuredPruner._validate(self.mode, self.threshold, self.ratio,
-                                         self.prune_params_type, None, self.local_sparsity,
-                                         list(self.sparse_block), self.prune_params and
-                                         list(self.prune_params), self.skip_params and
-                                         list(self.skip_params))
+            validate_pruner_args(self.mode, self.threshold, self.ratio, self.prune_params_type,
+                                 None, self.local_sparsity, list(self.sparse_block),
+                                 self.prune_params and list(self.prune_params),
+                                 self.skip_params and list(self.skip_params))
             parse_sparse_pattern(self.sparse_pattern)
         except PruneConfigError as err:
             raise PruneConfigError(f"{prefix}.{err.key}", err.value, err.allowed) from None
