@@ -1,0 +1,246 @@
+"""Find and read Paddle weights: a path in, ``{name: numpy array}`` out.
+
+Accepted paths:
+
+- a ``.pdparams`` file (``paddle.save`` of a state dict: ppdet, paddleseg, ppcls, hapi);
+- a checkpoint directory: the newest ``*.pdparams`` in it or one level below
+  (``model_final.pdparams``, ``iter_500/model.pdparams``, ``best_model/model.pdparams``), or the
+  one named with ``checkpoint=``;
+- an exported inference model: ``<prefix>.pdiparams`` with ``<prefix>.pdmodel`` (Paddle 2.x and
+  3.x with PIR off) or ``<prefix>.json`` (Paddle 3.x PIR), given as the prefix, any of its files,
+  or the directory holding it (read by :mod:`prune_plugin.report.inference`).
+
+Every failure is a :class:`ReportInputError` whose message is one line for the user.
+"""
+import os
+import pickle
+from dataclasses import dataclass, field
+
+import numpy as np
+
+WEIGHTS_EXT = '.pdparams'
+PARAMS_EXT = '.pdiparams'
+PROGRAM_EXTS = ('.pdmodel', '.json')
+STRUCTURED_NAME_KEY = 'StructuredToParameterName@@'
+
+# What a paddle.save pickle may reference; anything else is refused (pickles can run code).
+_SAFE_GLOBALS = {
+    ('collections', 'OrderedDict'), ('builtins', 'dict'), ('builtins', 'list'),
+    ('builtins', 'tuple'), ('builtins', 'set'), ('builtins', 'frozenset'),
+    ('builtins', 'slice'), ('builtins', 'complex'),
+    ('numpy', 'ndarray'), ('numpy', 'dtype'), ('numpy.core.multiarray', '_reconstruct'),
+    ('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy._core.multiarray', 'scalar'),
+}
+
+
+class ReportInputError(ValueError):
+    """The path is missing, holds no weights, or is not a readable Paddle file."""
+
+
+@dataclass
+class LoadedWeights:
+    """Weights read from one file.
+
+    Attributes:
+        path: The file (or inference-model prefix) actually read.
+        source_format: ``'pdparams'``, ``'inference (pdmodel)'`` or ``'inference (pir json)'``.
+        arrays: ``{name: numpy array}`` in file order.
+    """
+    path: str
+    source_format: str
+    arrays: dict = field(default_factory=dict)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays; flags anything from paddle for a fallback."""
+
+    def find_class(self, module, name):
+        if (module, name) in _SAFE_GLOBALS:
+            return super().find_class(module, name)
+        if module.split('.')[0] == 'paddle':
+            raise _NeedsPaddle(f"{module}.{name}")
+        raise pickle.UnpicklingError(f"it references {module}.{name}, which a Paddle "
+                                     "weights file never does")
+
+
+class _NeedsPaddle(Exception):
+    pass
+
+
+def _flatten_arrays(obj, prefix=''):
+    """``{name: array}`` from a (possibly nested) dict; non-array leaves are dropped."""
+    found = {}
+    for key, value in obj.items():
+        if key == STRUCTURED_NAME_KEY:
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found.update(_flatten_arrays(value, prefix=f"{name}."))
+        elif isinstance(value, np.ndarray) and value.dtype != object:
+            found[name] = value
+        elif hasattr(value, 'numpy') and hasattr(value, 'shape'):  # a paddle Tensor
+            found[name] = np.asarray(value.numpy())
+    return found
+
+
+def _paddle_load(path):
+    import paddle  # only for pickles that hold paddle objects
+    try:
+        return paddle.load(path, return_numpy=True)
+    except Exception as err:  # paddle raises many types for a bad file
+        raise ReportInputError(f"{path}: paddle.load failed: {_one_line(err)}") from None
+
+
+def _one_line(err):
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(': ')
+
+
+def load_pdparams(path):
+    """Read a ``.pdparams`` file into ``{name: array}``.
+
+    Plain pickles of numpy arrays (what ``paddle.save`` writes) are read without paddle and
+    without running code; a pickle that references paddle classes goes through
+    ``paddle.load(path, return_numpy=True)``.
+
+    Args:
+        path: The file.
+
+    Returns:
+        :class:`LoadedWeights`.
+
+    Raises:
+        ReportInputError: truncated, not a pickle, or holds no arrays.
+    """
+    try:
+        with open(path, 'rb') as f:
+            obj = _SafeUnpickler(f).load()
+    except _NeedsPaddle:
+        obj = _paddle_load(path)
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, ImportError, MemoryError, OverflowError) as err:
+        kind = 'truncated' if isinstance(err, EOFError) else 'not a Paddle weights file'
+        raise ReportInputError(f"{path}: {kind} ({_one_line(err)})") from None
+    except OSError as err:
+        raise ReportInputError(f"{path}: cannot read ({err.strerror or err})") from None
+    if not isinstance(obj, dict):
+        raise ReportInputError(f"{path}: not a Paddle state dict (holds a {type(obj).__name__})")
+    arrays = _flatten_arrays(obj)
+    if not arrays:
+        raise ReportInputError(f"{path}: holds no weight arrays")
+    return LoadedWeights(path, 'pdparams', arrays)
+
+
+def inference_prefix(path):
+    """The ``<prefix>`` of an exported model if ``path`` names one of its files or the prefix.
+
+    Returns:
+        The prefix, or None when ``path`` is not part of an inference model.
+    """
+    for ext in (PARAMS_EXT + '.info', PARAMS_EXT) + PROGRAM_EXTS:
+        if path.endswith(ext):
+            return path[:-len(ext)]
+    if any(os.path.isfile(path + ext) for ext in (PARAMS_EXT,) + PROGRAM_EXTS):
+        return path
+    return None
+
+
+def _candidates(directory):
+    """Weights in ``directory`` and one level below: ``[(label, path, is_inference)]``."""
+    found = []
+    subdirs = [directory] + sorted(
+        os.path.join(directory, d) for d in os.listdir(directory)
+        if os.path.isdir(os.path.join(directory, d)))
+    for folder in subdirs:
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for fname in names:
+            full = os.path.join(folder, fname)
+            if fname.endswith(WEIGHTS_EXT) and os.path.isfile(full):
+                found.append((full, False))
+            elif fname.endswith(PARAMS_EXT) and os.path.isfile(full):
+                found.append((full[:-len(PARAMS_EXT)], True))
+    return found
+
+
+def _matches(path, is_inference, directory, name):
+    rel = os.path.relpath(path, directory)
+    stem = rel if is_inference else rel[:-len(WEIGHTS_EXT)]
+    parts = stem.split(os.sep)
+    return name in (stem, parts[-1]) or (len(parts) > 1 and name == parts[0])
+
+
+def _mtime(path, is_inference):
+    return os.path.getmtime(path + PARAMS_EXT if is_inference else path)
+
+
+def pick_checkpoint(directory, checkpoint=None):
+    """Choose the weights to read in a checkpoint directory.
+
+    Args:
+        directory: ppdet ``output/<config>``, paddleseg ``save_dir``, ppcls/hapi save dir, or a
+            folder holding an exported model.
+        checkpoint: A name to pick instead of the newest: a file stem (``model_final``, ``11``,
+            ``latest``), a sub-folder (``iter_500``, ``best_model``) or ``folder/stem``.
+
+    Returns:
+        ``(path, is_inference)``.
+
+    Raises:
+        ReportInputError: no weights there, or ``checkpoint`` matches none / several.
+    """
+    found = _candidates(directory)
+    if not found:
+        raise ReportInputError(f"{directory}: no *.pdparams or *.pdiparams in it or one level "
+                               "below")
+    if checkpoint is not None:
+        chosen = [c for c in found if _matches(c[0], c[1], directory, checkpoint)]
+        if len(chosen) > 1:  # a folder name: prefer the model weights over EMA copies
+            plain = [c for c in chosen if os.path.basename(c[0]) in ('model.pdparams', 'model')]
+            chosen = plain or chosen
+        if len(chosen) != 1:
+            names = ', '.join(os.path.relpath(p, directory) for p, _ in found[:12])
+            what = 'matches several' if chosen else 'matches nothing'
+            raise ReportInputError(f"--checkpoint {checkpoint} {what} in {directory}; "
+                                   f"there: {names}")
+        return chosen[0]
+    return max(found, key=lambda c: _mtime(*c))
+
+
+def load_weights(path, checkpoint=None):
+    """Read the weights ``path`` points at (file, checkpoint directory or inference model).
+
+    Args:
+        path: See the module docstring.
+        checkpoint: Name of the checkpoint to pick in a directory (default: the newest).
+
+    Returns:
+        :class:`LoadedWeights`.
+
+    Raises:
+        ReportInputError: anything wrong with the path or the files; the message is one line.
+
+    Example:
+        >>> load_weights('output/ppyoloe', checkpoint='model_final').path
+        'output/ppyoloe/model_final.pdparams'
+    """
+    from .inference import load_inference_model
+    if os.path.isdir(path):
+        found, is_inference = pick_checkpoint(path, checkpoint)
+        return load_inference_model(found) if is_inference else load_pdparams(found)
+    if checkpoint is not None:
+        raise ReportInputError(f"--checkpoint {checkpoint} needs a directory, {path} is not one")
+    if os.path.isfile(path) and path.endswith(WEIGHTS_EXT):
+        return load_pdparams(path)
+    prefix = inference_prefix(path)
+    if prefix is not None:
+        return load_inference_model(prefix)
+    if not os.path.exists(path):
+        raise ReportInputError(f"{path}: no such file or directory")
+    if path.endswith('.pdopt'):
+        raise ReportInputError(f"{path}: an optimizer state, not model weights; give the "
+                               ".pdparams next to it")
+    return load_pdparams(path)  # .pdema (ppdet's non-EMA weights) or any other name
