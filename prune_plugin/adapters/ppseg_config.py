@@ -1,0 +1,88 @@
+"""Read a PaddleSeg config with a ``slim: UnstructuredPrune`` block.
+
+:class:`PruneSegConfig` is paddleseg's own ``Config`` (``_base_`` inheritance, ``--opts``,
+``--iters`` / ``--batch_size`` / ``--learning_rate`` overrides, its sanity checks) with one step
+added before paddleseg sees the dict: ``slim`` and its block are validated into a
+:class:`~prune_plugin.core.spec.PruneSpec` and taken out. (paddleseg 2.8 would ignore the unknown
+keys; taking them out keeps its printed config and ``deploy.yaml`` to its own keys.)
+
+The demo dataset: a ``type: Dataset`` entry whose ``dataset_root`` ends in ``ppseg_portrait``
+is pointed at ``<data_root()>/ppseg_portrait``, generated there on first use; its relative
+``train_path`` / ``val_path`` are taken from there too (absolute ones are left as given).
+"""
+import os
+
+from paddleseg.cvlibs import Config
+from paddleseg.cvlibs.config import parse_from_yaml, update_config_dict
+
+from ..config import spec_from_config
+from ..core.errors import PruneConfigError
+from ..demo_data import ppseg_data
+from .ppseg_compat import use_compatible_losses
+
+DATASET_KEYS = ('train_dataset', 'val_dataset')
+
+
+class PruneSegConfig(Config):
+    """paddleseg's ``Config`` plus the validated prune block in :attr:`prune_spec`.
+
+    Args:
+        path: The YAML file.
+        learning_rate, batch_size, iters: Command-line overrides (as in paddleseg's Config).
+        opts: ``['key.sub=value', ...]`` overrides; may target the prune block too
+            (``UnstructuredPrune.ratio=0.5``).
+
+    Raises:
+        PruneConfigError: a missing file or a bad prune block (before anything is built).
+        RegistryError: ``slim`` names no registered pruner.
+
+    Example:
+        >>> cfg = PruneSegConfig('configs/ppseg/pphumanseg_lite_prune.yml', iters=100)
+        >>> cfg.prune_spec.ratio
+        0.75
+    """
+
+    def __init__(self, path, learning_rate=None, batch_size=None, iters=None, opts=None):
+        if not os.path.isfile(path) or not path.endswith(('.yml', '.yaml')):
+            raise PruneConfigError('config', path, 'an existing .yml/.yaml file')
+        dic = parse_from_yaml(path)
+        for item in opts or []:
+            if '=' not in item:
+                raise PruneConfigError('opts', item, "key=value items, e.g. iters=100")
+        dic = update_config_dict(dic, learning_rate=learning_rate, batch_size=batch_size,
+                                 iters=iters, opts=opts)
+        self.prune_spec = spec_from_config(dic)
+        if self.prune_spec is not None:
+            dic.pop(self.prune_spec.name, None)
+            dic.pop('slim', None)
+        self.demo_roots = use_demo_dataset(dic)
+        self.loss_replacements = use_compatible_losses(dic)
+        self.path = path
+        self.dic = dic
+        self._build_default_checker().apply_all_rules(self)
+
+
+def use_demo_dataset(dic):
+    """Point demo dataset entries at the generated data (generating it if needed), in place.
+
+    Args:
+        dic: The parsed config.
+
+    Returns:
+        The dataset folders used (empty when the config does not use the demo data).
+    """
+    roots = []
+    for key in DATASET_KEYS:
+        ds = dic.get(key)
+        if not isinstance(ds, dict) or ds.get('type') != 'Dataset':
+            continue
+        given = str(ds.get('dataset_root', '')).rstrip('/\\')
+        if os.path.basename(given) != ppseg_data.DEMO_NAME:
+            continue
+        root = ppseg_data.ensure_portrait_dataset()
+        ds['dataset_root'] = root
+        for list_key in ('train_path', 'val_path'):
+            if list_key in ds and not os.path.isabs(str(ds[list_key])):
+                ds[list_key] = os.path.join(root, os.path.basename(str(ds[list_key])))
+        roots.append(root)
+    return roots
