@@ -272,3 +272,41 @@ def test_module_entry_point_never_prints_a_traceback(tmp_path, weights_file):
                            '--format', 'csv'], capture_output=True, text=True, env=env,
                           cwd=os.path.dirname(os.path.dirname(__file__)))
     assert good.returncode == 0 and good.stdout.splitlines()[0].startswith('name,shape,kind')
+
+
+def test_other_pickles_paddle_writes(tmp_path, capsys):
+    weight = paddle.to_tensor([[1.0, 0.0, 0.0]])
+    paddle.save({'w': weight}, str(tmp_path / 'p2.pdparams'), protocol=2)
+    paddle.save({'w': weight, 'meta': {'epoch': 3, 'sub': {'x': paddle.zeros([2])}}},
+                str(tmp_path / 'nested.pdparams'))
+    (tmp_path / 'tensors.pdparams').write_bytes(pickle.dumps({'w': weight}))  # needs paddle.load
+    expected = {'p2': {'w': 2}, 'nested': {'w': 2, 'meta.sub.x': 2}, 'tensors': {'w': 2}}
+    for stem, zeros in expected.items():
+        code, out, err = run_cli(capsys, tmp_path / f'{stem}.pdparams', '--all', '--format', 'json')
+        assert code == 0, err
+        assert {r['name']: r['zeros'] for r in json.loads(out)['params']} == zeros
+
+
+def test_help_has_copy_paste_examples_and_no_bar_off_a_terminal(capsys):
+    from prune_plugin.report.cli import _progress
+    assert main(['--help']) == 0
+    out = capsys.readouterr().out
+    assert 'prune-report ckpt.pdparams --expect 0.75' in out and '{csv,json,table}' in out
+    assert _progress() is iter  # pytest's stderr is not a tty
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_on_a_terminal_and_only_when_slow(weights_file, monkeypatch, capsys):
+    import prune_plugin.report.cli as cli
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, 'stderr', terminal)
+    assert main([weights_file]) == 0
+    assert terminal.getvalue() == ''  # a fast scan: the 2 s delay never shows the bar
+    monkeypatch.setattr(cli, 'PROGRESS_DELAY_S', 0.0)
+    assert main([weights_file]) == 0
+    assert 'scanning:' in terminal.getvalue() and '/8' in terminal.getvalue()
+    capsys.readouterr()

@@ -30,7 +30,7 @@ _SAFE_GLOBALS = {
     ('builtins', 'slice'), ('builtins', 'complex'),
     ('numpy', 'ndarray'), ('numpy', 'dtype'), ('numpy.core.multiarray', '_reconstruct'),
     ('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', '_reconstruct'),
-    ('numpy._core.multiarray', 'scalar'),
+    ('numpy._core.multiarray', 'scalar'), ('_codecs', 'encode'),  # protocol 2 bytes
 }
 
 
@@ -79,6 +79,9 @@ def _flatten_arrays(obj, prefix=''):
             found.update(_flatten_arrays(value, prefix=f"{name}."))
         elif isinstance(value, np.ndarray) and value.dtype != object:
             found[name] = value
+        elif (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+              and isinstance(value[1], np.ndarray)):  # paddle.save's (tensor name, array)
+            found[name] = value[1]
         elif hasattr(value, 'numpy') and hasattr(value, 'shape'):  # a paddle Tensor
             found[name] = np.asarray(value.numpy())
     return found
