@@ -139,3 +139,36 @@ def test_exported_models_report_the_checkpoint_numbers(checkpoints, tmp_path, ca
     code = main([str(tmp_path / 'static')])
     _, err = capsys.readouterr()
     assert code == 2 and 'truncated' in err and err.count('\n') == 1
+
+
+class UpSampler(paddle.nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.conv = paddle.nn.Conv2D(4, 8, 3, padding=1)
+        self.up = paddle.nn.Conv2DTranspose(8, 6, 2, stride=2)
+
+    def forward(self, x):
+        return self.up(self.conv(x))
+
+
+def test_transposed_convs_from_the_flag_or_the_exported_program(tmp_path, capsys):
+    paddle.seed(3)
+    model = UpSampler()
+    UnstructuredPruner(model, ratio=0.5, sparse_block=(2, 1)).step()
+    model.eval()
+    path = str(tmp_path / 'up.pdparams')
+    paddle.save(model.state_dict(), path)
+    rows = lambda report: {r['name']: r for r in report['params']}  # noqa: E731
+    plain = report_json(capsys, path, '--block', '2x1')
+    assert rows(plain)['up.weight']['block'] == 'FAIL'
+    assert plain['checks']['block']['conform_if_flipped'] == ['up.weight']
+    flagged = report_json(capsys, path, '--block', '2x1', '--transposed', r'^up\.')
+    assert rows(flagged)['up.weight']['transposed'] and flagged['checks']['block']['holds']
+    paddle.jit.save(model, str(tmp_path / 'export' / 'model'),
+                    input_spec=[paddle.static.InputSpec([None, 4, 8, 8], 'float32')])
+    exported = report_json(capsys, tmp_path / 'export', '--block', '2x1')
+    assert exported['checks']['block']['holds'] and exported['checks']['block']['layers'] == 2
+    assert [r['transposed'] for r in exported['params']] == [False, True]
+    code = main([path, '--block', '2x1'])
+    out = capsys.readouterr().out
+    assert code == 0 and 'FAIL*' in out and 'see --transposed' in out

@@ -62,7 +62,8 @@ def test_json_counts_kinds_and_totals_match_the_known_zeros(weights_file, capsys
     for name, (shape, zeros, kind) in KNOWN.items():
         numel = int(np.prod(shape))
         assert rows[name]['shape'] == list(shape)
-        assert (rows[name]['kind'], rows[name]['numel'], rows[name]['zeros']) == (kind, numel, zeros)
+        row = rows[name]
+        assert (row['kind'], row['numel'], row['zeros']) == (kind, numel, zeros)
         assert rows[name]['sparsity'] == zeros / numel
     numel_all = sum(int(np.prod(s)) for s, _, _ in KNOWN.values())
     zeros_all = sum(z for _, z, _ in KNOWN.values())

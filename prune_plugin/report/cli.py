@@ -6,6 +6,7 @@ requested gate passed; 1 a gate failed (``--expect``, or ``--strict`` with a vio
 ``--block`` / ``--pattern``); 2 bad arguments or input (one line on stderr).
 """
 import argparse
+import re
 import sys
 
 from .formatting import FORMATTERS
@@ -23,6 +24,7 @@ EPILOG = """examples:
   prune-report output/seg --checkpoint best_model          # best_model/model.pdparams
   prune-report output_inference/yolov3/model.pdmodel       # exported model (.pdmodel or .json)
   prune-report ckpt.pdparams --block 2x1 --pattern 2:4 --strict
+  prune-report ckpt.pdparams --block 2x1 --transposed 'mask_head\.deconv'  # [in,out,k,k]
   prune-report ckpt.pdparams --sort sparsity --top 10 --min-sparsity 0.3
   prune-report ckpt.pdparams --format json > sparsity.json
   prune-report ckpt.pdparams --plot sparsity.png
@@ -46,6 +48,20 @@ def _positive_int(text):
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} should be an int >= 1")
     return int(text)
+
+
+def _regex(text):
+    try:
+        return re.compile(text)
+    except re.error as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular expression ({err})") \
+            from None
+
+
+def transposed_names(loaded, patterns):
+    """Transposed-conv weights: what the file says plus names matching ``--transposed``."""
+    matched = {name for name in loaded.arrays if any(p.search(name) for p in patterns)}
+    return set(loaded.transposed) | matched
 
 
 def _arg_type(parse, what):
@@ -81,6 +97,10 @@ def build_parser():
                         "non-zero (the pruner's sparse_block=[M, N])")
     parser.add_argument('--pattern', type=_arg_type(parse_pattern, 'pattern'), metavar='N:M',
                         help="check at most N non-zeros in every M consecutive input channels")
+    parser.add_argument('--transposed', type=_regex, action='append', default=[],
+                        metavar='REGEX',
+                        help="weights whose names match are transposed convs ([in, out, k, k]); "
+                        "exported models say so themselves (repeatable)")
     parser.add_argument('--strict', action='store_true',
                         help="exit 1 when a layer violates --block or --pattern")
     parser.add_argument('--expect', type=_ratio, metavar='RATIO',
@@ -161,6 +181,7 @@ def run(args):
     """Load, measure, print; returns the exit code. Raises ReportInputError for bad input."""
     loaded = load_weights(args.path, checkpoint=args.checkpoint)
     all_rows = collect_param_stats(loaded.arrays, block=args.block, pattern=args.pattern,
+                                   transposed=transposed_names(loaded, args.transposed),
                                    progress=_progress())
     report = build_report(loaded, all_rows, args)
     print(FORMATTERS[args.format](report))

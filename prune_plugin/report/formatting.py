@@ -43,13 +43,17 @@ def _table(header, body, right_from):
 def _check_line(key, check):
     name = f"{key} {check['spec']}"
     share = f"{percent(check['conforming_share'])} of prunable weights in conforming layers"
-    na = f", {check['not_applicable']} n/a ({check['na_reason']})" if check['not_applicable'] else ''
+    na = (f", {check['not_applicable']} n/a ({check['na_reason']})"
+          if check['not_applicable'] else '')
     if check['holds']:
         return f"{name}: holds: {check['conforming']}/{check['layers']} layers conform{na}; {share}"
     shown = ', '.join(check['violating_layers'][:5])
     more = f" (+{check['violating'] - 5} more)" if check['violating'] > 5 else ''
-    return (f"{name}: FAILS in {check['violating']}/{check['layers']} layers: {shown}{more}; "
-            f"{check['conforming']} conform{na}; {share}")
+    flipped = len(check['conform_if_flipped'])
+    hint = (f" ({flipped} would conform with the conv/transposed-conv layout flipped: "
+            "see --transposed)" if flipped else '')
+    return (f"{name}: FAILS in {check['violating']}/{check['layers']} layers: {shown}{more}"
+            f"{hint}; {check['conforming']} conform{na}; {share}")
 
 
 def format_table(report):
@@ -63,13 +67,18 @@ def format_table(report):
     """
     checks = _check_columns(report)
     header = ['name', 'shape', 'kind', 'numel', 'zeros', 'sparsity'] + [c[1] for c in checks]
-    body = [[r['name'], shape_text(r['shape']), r['kind'], human_size(r['numel']),
-             human_size(r['zeros']), percent(r['sparsity'])] + [r.get(c[0], '-') for c in checks]
+    body = [[r['name'] + (' (T)' if r['transposed'] else ''), shape_text(r['shape']), r['kind'],
+             human_size(r['numel']), human_size(r['zeros']), percent(r['sparsity'])]
+            + [r.get(c[0], '-') + ('*' if r.get(f"{c[0]}_if_flipped") else '') for c in checks]
             for r in report['rows']]
     out = [f"{report['path']} ({report['format']}, {len(report['all_rows'])} arrays, "
            f"{human_size(report['totals']['all']['numel'])} parameters)", '']
     out += _table(header, body, right_from=3) if body else ['(no parameter matches the filters)']
     notes = []
+    if any(r['transposed'] for r in report['rows']):
+        notes.append("(T): transposed conv, checked as [in, out, k...]")
+    if any(r.get(f"{c[0]}_if_flipped") for r in report['rows'] for c in checks):
+        notes.append("FAIL*: conforms with the conv/transposed layout flipped (--transposed)")
     if report['filtered_out']:
         notes.append(f"{report['filtered_out']} more not listed (--top / --min-sparsity)")
     if report['hidden_1d']:

@@ -8,7 +8,6 @@ its ``builtin.parameter`` ops). ``<prefix>.pdiparams.info`` (2.x) maps them to s
 """
 import json
 import os
-import pickle
 import struct
 
 import numpy as np
@@ -21,6 +20,8 @@ _DTYPES = {
     6: np.float64, 20: np.uint8, 21: np.int8, 22: 'bf16', 23: np.complex64, 24: np.complex128,
 }
 _FEED_FETCH_TYPES = (9, 10)  # FEED_MINIBATCH, FETCH_LIST
+_TRANSPOSED_OPS = ('conv2d_transpose', 'conv3d_transpose', 'depthwise_conv2d_transpose',
+                   'conv1d_transpose')
 
 
 def _varint(buf, pos):
@@ -123,19 +124,28 @@ def _names_from_pdmodel(path):
         raise ReportInputError(f"{path}: not a Paddle program ({type(err).__name__})") from None
     if not program.blocks:
         raise ReportInputError(f"{path}: not a Paddle program (no blocks)")
-    return sorted({v.name for v in program.blocks[0].vars
-                   if v.persistable and v.type.type not in _FEED_FETCH_TYPES})
+    names = sorted({v.name for v in program.blocks[0].vars
+                    if v.persistable and v.type.type not in _FEED_FETCH_TYPES})
+    transposed = {arg for block in program.blocks for op in block.ops
+                  if op.type in _TRANSPOSED_OPS
+                  for var in op.inputs if var.parameter == 'Filter' for arg in var.arguments}
+    return names, transposed
 
 
 def _walk_ops(node):
+    """Every op dict (``{'#': type, 'A': attributes, ...}``) in a PIR JSON program."""
     if isinstance(node, dict):
-        if 'A' in node and node.get('#') == 'p':
+        if 'A' in node and isinstance(node.get('#'), str):
             yield node
         for value in node.values():
             yield from _walk_ops(value)
     elif isinstance(node, list):
         for value in node:
             yield from _walk_ops(value)
+
+
+def _value_id(value):
+    return value.get('%') if isinstance(value, dict) else None
 
 
 def _names_from_pir_json(path):
@@ -147,9 +157,20 @@ def _names_from_pir_json(path):
             from None
     if not isinstance(program, dict) or 'program' not in program:
         raise ReportInputError(f"{path}: not a Paddle PIR program (no 'program' key)")
-    names = {op['A'][3] for op in _walk_ops(program['program'])
-             if isinstance(op['A'], list) and len(op['A']) > 3 and isinstance(op['A'][3], str)}
-    return sorted(names)
+    ops = list(_walk_ops(program['program']))
+    by_value = {}  # PIR value id -> parameter name, from the builtin.parameter ('p') ops
+    for op in ops:
+        attrs = op['A']
+        if op['#'] == 'p' and isinstance(attrs, list) and len(attrs) > 3 \
+                and isinstance(attrs[3], str):
+            by_value[_value_id(op.get('O'))] = attrs[3]
+    transposed = set()
+    for op in ops:
+        inputs = op.get('I')
+        if op['#'].split('.')[-1] in _TRANSPOSED_OPS and isinstance(inputs, list) \
+                and len(inputs) > 1 and _value_id(inputs[1]) in by_value:
+            transposed.add(by_value[_value_id(inputs[1])])
+    return sorted(set(by_value.values())), transposed
 
 
 def _structured_names(prefix):
@@ -190,13 +211,14 @@ def load_inference_model(prefix):
                                ".pdmodel or .json) to name its tensors")
     program = programs[0]
     if program.endswith('.pdmodel'):
-        names, fmt = _names_from_pdmodel(program), 'inference (pdmodel)'
+        (names, transposed), fmt = _names_from_pdmodel(program), 'inference (pdmodel)'
     else:
-        names, fmt = _names_from_pir_json(program), 'inference (pir json)'
+        (names, transposed), fmt = _names_from_pir_json(program), 'inference (pir json)'
     tensors = read_combined_tensors(params)
     if len(names) != len(tensors):
         raise ReportInputError(f"{params}: holds {len(tensors)} tensors but "
                                f"{os.path.basename(program)} lists {len(names)} parameters")
     structured = _structured_names(prefix)
     arrays = {structured.get(name, name): array for name, array in zip(names, tensors)}
-    return LoadedWeights(params, fmt, arrays)
+    transposed = frozenset(structured.get(name, name) for name in transposed)
+    return LoadedWeights(params, fmt, arrays, transposed)

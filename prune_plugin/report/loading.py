@@ -46,10 +46,13 @@ class LoadedWeights:
         path: The file (or inference-model prefix) actually read.
         source_format: ``'pdparams'``, ``'inference (pdmodel)'`` or ``'inference (pir json)'``.
         arrays: ``{name: numpy array}`` in file order.
+        transposed: Names of transposed-conv weights, when the file says (exported programs do;
+            state dicts do not).
     """
     path: str
     source_format: str
     arrays: dict = field(default_factory=dict)
+    transposed: frozenset = frozenset()
 
 
 class _SafeUnpickler(pickle.Unpickler):

@@ -33,37 +33,47 @@ def parse_pattern(text):
     return parse_sparse_pattern(text)
 
 
-def weight_axes(shape):
-    """``(out_axis, in_axis)`` of a weight from its shape alone, as the pruner lays them out.
+def weight_axes(shape, transposed=False):
+    """``(out_axis, in_axis)`` of a weight, as the pruner lays them out.
 
-    Conv weights are ``[out, in, k...]``; 2-D weights are paddle Linear's ``[in, out]``.
-    Transposed convs (``[in, out, k...]``) cannot be told apart from a shape and are taken as convs.
+    Conv weights are ``[out, in, k...]``, transposed convs ``[in, out, k...]`` and 2-D weights
+    paddle Linear's ``[in, out]``. A shape alone cannot tell a transposed conv from a conv: that
+    comes from ``transposed`` (``--transposed REGEX``, or the program of an exported model).
     """
     if len(shape) <= 1:
         return 0, None
-    if len(shape) == 2:
+    if len(shape) == 2 or transposed:
         return 1, 0
     return 0, 1
 
 
-def check_block(keep, block):
-    """``'ok'`` when every ``block=(m, n)`` block of ``keep`` is all kept or all zero, else ``'FAIL'``.
+def check_block(keep, block, transposed=False):
+    """``'ok'`` when every ``(m, n)`` block of ``keep`` is all kept or all zero, else ``'FAIL'``.
 
     Args:
         keep: bool array, True where the weight is non-zero (at least 2-D).
         block: ``(m, n)``: m output x n input channels x the whole kernel.
+        transposed: The weight is a transposed conv's ``[in, out, k...]``.
     """
-    out_axis, in_axis = weight_axes(keep.shape)
+    out_axis, in_axis = weight_axes(keep.shape, transposed)
     return CONFORMS if satisfies_block(keep, block, out_axis, in_axis) else VIOLATES
 
 
-def check_pattern(keep, pattern):
-    """``'ok'`` / ``'FAIL'`` for ``pattern=(n, m)``; ``'n/a'`` when input channels do not split by m."""
+def check_pattern(keep, pattern, transposed=False):
+    """``'ok'`` / ``'FAIL'`` for ``pattern=(n, m)``; ``'n/a'`` when inputs do not split by m."""
     n, m = pattern
-    _, in_axis = weight_axes(keep.shape)
+    _, in_axis = weight_axes(keep.shape, transposed)
     if not pattern_fits(keep.shape, in_axis, m):
         return NOT_APPLICABLE
     return CONFORMS if satisfies_pattern(keep, n, m, in_axis) else VIOLATES
+
+
+def conforms_if_flipped(keep, check, spec, transposed=False):
+    """True when a conv weight failing ``check`` passes with the conv/transposed layout flipped.
+
+    Points at transposed convs read from a state dict (which holds no layer types).
+    """
+    return keep.ndim > 2 and check(keep, spec, not transposed) == CONFORMS
 
 
 def summarize_check(rows, key):
@@ -89,5 +99,6 @@ def summarize_check(rows, key):
         'not_applicable': len(checked) - len(ok) - len(bad),
         'conforming_share': sum(r['numel'] for r in ok) / numel if numel else 0.0,
         'violating_layers': bad,
+        'conform_if_flipped': [r['name'] for r in checked if r.get(f"{key}_if_flipped")],
         'holds': not bad,
     }

@@ -7,7 +7,7 @@ default skip rule keeps: every parameter with more than one dimension (norm weig
 """
 from ..core.selection import is_conv1x1_shape
 from ..core.stats import count_zeros
-from .patterns import check_block, check_pattern
+from .patterns import check_block, check_pattern, conforms_if_flipped
 
 KINDS = ('conv1x1', 'conv kxk', 'depthwise', 'linear', 'other')
 
@@ -35,7 +35,7 @@ def is_prunable_shape(shape):
     return len(shape) > 1
 
 
-def param_row(name, array, block=None, pattern=None):
+def param_row(name, array, block=None, pattern=None, transposed=False):
     """The numbers of one parameter.
 
     Args:
@@ -43,39 +43,48 @@ def param_row(name, array, block=None, pattern=None):
         array: numpy array.
         block: ``(m, n)`` to check, or None.
         pattern: ``(n, m)`` to check, or None.
+        transposed: The weight is a transposed conv (``[in, out, k...]``).
 
     Returns:
-        dict with ``name, shape, kind, numel, zeros, sparsity, prunable`` and, for prunable
-        weights, ``block`` / ``pattern`` (``'ok'``, ``'FAIL'``, ``'n/a'``) when asked.
+        dict with ``name, shape, kind, numel, zeros, sparsity, prunable, transposed`` and, for
+        prunable weights, ``block`` / ``pattern`` (``'ok'``, ``'FAIL'``, ``'n/a'``) when asked;
+        a failing conv weight that would conform as a transposed conv (or the other way round)
+        gets ``block_if_flipped`` / ``pattern_if_flipped`` = True.
     """
     shape = tuple(int(d) for d in array.shape)
     numel = int(array.size)
     zeros = count_zeros(array)
     prunable = is_prunable_shape(shape)
     row = {'name': name, 'shape': shape, 'kind': param_kind(shape), 'numel': numel,
-           'zeros': zeros, 'sparsity': zeros / numel if numel else 0.0, 'prunable': prunable}
+           'zeros': zeros, 'sparsity': zeros / numel if numel else 0.0, 'prunable': prunable,
+           'transposed': bool(transposed)}
     if prunable and (block or pattern):
         keep = array != 0
-        if block:
-            row['block'] = check_block(keep, block)
-        if pattern:
-            row['pattern'] = check_pattern(keep, pattern)
+        for key, check, spec in (('block', check_block, block),
+                                 ('pattern', check_pattern, pattern)):
+            if spec:
+                row[key] = check(keep, spec, transposed)
+                if row[key] == 'FAIL' and conforms_if_flipped(keep, check, spec, transposed):
+                    row[f"{key}_if_flipped"] = True
     return row
 
 
-def collect_param_stats(arrays, block=None, pattern=None, progress=iter):
+def collect_param_stats(arrays, block=None, pattern=None, transposed=(), progress=iter):
     """Rows for every array, in the file's order; each array is scanned once.
 
     Args:
         arrays: ``{name: numpy array}``.
         block: ``(m, n)`` to check on prunable weights, or None.
         pattern: ``(n, m)`` to check on prunable weights, or None.
+        transposed: Names of transposed-conv weights (``[in, out, k...]``).
         progress: Wraps the ``(name, array)`` iterator (e.g. a tqdm bar); ``iter`` by default.
 
     Returns:
         list of dicts (see :func:`param_row`).
     """
-    return [param_row(name, array, block, pattern) for name, array in progress(arrays.items())]
+    transposed = set(transposed)
+    return [param_row(name, array, block, pattern, name in transposed)
+            for name, array in progress(arrays.items())]
 
 
 def _fraction(rows):
