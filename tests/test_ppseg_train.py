@@ -1,0 +1,146 @@
+"""PaddleSeg: sparse training through paddleseg.core.train on the generated portrait data.
+
+Every run below is ``tools/train.py``'s code path (``run_training``) in this process: the real
+paddleseg loop, optimizer, EMA, evaluation and checkpoints.
+"""
+import os
+import shutil
+
+import numpy as np
+import paddle
+import pytest
+
+from prune_plugin.adapters import ppseg
+from prune_plugin.adapters.ppseg_attach import PRUNER_STATE_KEY
+from prune_plugin.adapters.ppseg_export import zero_fraction_of_params_file
+from prune_plugin.demo_data import ppseg_data
+
+ROOT = os.path.join(os.path.dirname(__file__), '..')
+DEMO = os.path.join(ROOT, 'configs', 'ppseg', 'pphumanseg_lite_prune_demo.yml')
+DEMO_2X1 = os.path.join(ROOT, 'configs', 'ppseg', 'pphumanseg_lite_prune_block2x1_demo.yml')
+# GMP in 8 iterations: 15% at the first update, then 3 steps up to 75% by iteration 6.
+SHORT_GMP = ['UnstructuredPrune.gmp.pruning_iterations=6',
+             'UnstructuredPrune.gmp.tunning_iterations=2', 'UnstructuredPrune.gmp.pruning_steps=3']
+NO_AUGMENT = ["train_dataset.transforms=[{'type':'Normalize'}]"]
+
+
+def train(config, save_dir, *extra, opts=()):
+    argv = ['-c', config, '--seed', '3', '--batch_size', '2', '--log_iters', '4',
+            '--save_dir', str(save_dir), *extra, '-o', *SHORT_GMP, *opts]
+    # a fresh name scope per run, as in a new process: paddle keys optimizer state by param.name
+    with paddle.utils.unique_name.guard():
+        return ppseg.run_training(ppseg.train_parser().parse_args(argv))
+
+
+def conv1x1(state):
+    return {k: v.numpy() for k, v in state.items() if v.ndim == 4 and tuple(v.shape[2:]) == (1, 1)}
+
+
+def zeros_of(path):
+    return {k: v == 0 for k, v in conv1x1(paddle.load(str(path))).items()}
+
+
+@pytest.fixture(scope='module')
+def same_image_list(tmp_path_factory):
+    """A train list of one image twice: every epoch is the same batch (resume is comparable)."""
+    root = ppseg_data.ensure_portrait_dataset()
+    with open(os.path.join(root, 'train.txt')) as f:
+        first = f.readline()
+    path = tmp_path_factory.mktemp('lists') / 'same_image.txt'
+    path.write_text(first * 2)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def gmp_run(tmp_path_factory, same_image_list):
+    save_dir = tmp_path_factory.mktemp('ppseg_gmp')
+    run = train(DEMO, save_dir, '--iters', '8', '--save_interval', '4', '--use_ema', '--do_eval',
+                opts=[f'train_dataset.train_path={same_image_list}', *NO_AUGMENT])
+    return run, save_dir
+
+
+def test_every_checkpoint_and_ema_is_exactly_as_sparse_as_the_schedule(gmp_run):
+    run, save_dir = gmp_run
+    pruner = run.pruner
+    total = sum(p.param.size for p in pruner.params)
+    assert total == 195384 and len(pruner.params) == 40  # PP-HumanSeg-Lite's 1x1 conv weights
+    assert run.hook.updates == {'step': 8, 'minimize': 0}
+    for it, expected_ratio in ((4, 0.572222), (8, 0.75)):
+        ratio = pruner.ratio_at(it - 1)
+        assert ratio == pytest.approx(expected_ratio, abs=1e-6)
+        model = zeros_of(save_dir / f'iter_{it}' / 'model.pdparams')
+        ema = zeros_of(save_dir / f'iter_{it}' / 'ema_model.pdparams')
+        assert sum(int(z.sum()) for z in model.values()) == round(ratio * total)
+        assert all(np.array_equal(model[k], ema[k]) for k in model)
+        opt_state = paddle.load(str(save_dir / f'iter_{it}' / 'model.pdopt'))
+        assert opt_state[PRUNER_STATE_KEY] == {'iteration': it}
+    final = zeros_of(save_dir / 'iter_8' / 'model.pdparams')
+    for p in pruner.params:
+        assert np.array_equal(final[p.name], ~pruner.mask_of(p.name))
+    for best in ('best_model/model.pdparams', 'ema_best_model/ema_model.pdparams'):
+        zeros = zeros_of(save_dir / best)
+        assert sum(int(z.sum()) for z in zeros.values()) >= round(0.15 * total)
+
+
+def test_resume_continues_the_schedule_and_matches_the_uninterrupted_run(gmp_run, tmp_path,
+                                                                         same_image_list):
+    _, full_dir = gmp_run
+    shutil.copytree(full_dir / 'iter_4', tmp_path / 'iter_4')
+    run = train(DEMO, tmp_path, '--iters', '8', '--save_interval', '4',
+                '--resume_model', str(tmp_path / 'iter_4'),
+                opts=[f'train_dataset.train_path={same_image_list}', *NO_AUGMENT])
+    assert run.pruner.iteration == 8 and run.hook.updates['step'] == 4
+    assert run.pruner.sparsity() == pytest.approx(0.75, abs=1e-5)
+    resumed = paddle.load(str(tmp_path / 'iter_8' / 'model.pdparams'))
+    uninterrupted = paddle.load(str(full_dir / 'iter_8' / 'model.pdparams'))
+    for name, value in conv1x1(uninterrupted).items():
+        assert np.array_equal(value == 0, resumed[name].numpy() == 0), name
+        np.testing.assert_allclose(resumed[name].numpy(), value, rtol=0, atol=1e-6)
+
+
+def test_block2x1_holds_in_every_checkpoint(tmp_path):
+    run = train(DEMO_2X1, tmp_path, '--iters', '6', '--save_interval', '3', opts=NO_AUGMENT)
+    total = sum(p.param.size for p in run.pruner.params)
+    for it in (3, 6):
+        zeros = zeros_of(tmp_path / f'iter_{it}' / 'model.pdparams')
+        budget = round(run.pruner.ratio_at(it - 1) * total)
+        assert budget - 2 < sum(int(z.sum()) for z in zeros.values()) <= budget
+        for name, z in zeros.items():
+            pairs = z[:, :, 0, 0].reshape(-1, 2, z.shape[1])  # all out-channel counts are even
+            assert np.array_equal(pairs[:, 0], pairs[:, 1]), name
+
+
+def test_amp_fp16_path_keeps_exact_zeros(tmp_path):
+    """--precision fp16: core.train calls scaler.minimize(optimizer, ...), never optimizer.step.
+
+    On this CPU build Paddle disables the GradScaler (it runs on GPU/XPU/custom places only):
+    scaler.minimize then calls optimizer.minimize directly. The hook steps the pruner after
+    each minimize; test_ppseg_compat forces the enabled scaler's unscale path on CPU too.
+    """
+    run = train(DEMO, tmp_path, '--iters', '4', '--save_interval', '4', '--precision', 'fp16',
+                opts=NO_AUGMENT)
+    assert run.hook.updates == {'step': 0, 'minimize': 4}
+    total = sum(p.param.size for p in run.pruner.params)
+    zeros = zeros_of(tmp_path / 'iter_4' / 'model.pdparams')
+    assert sum(int(z.sum()) for z in zeros.values()) == round(run.pruner.ratio_at(3) * total)
+    if not paddle.is_compiled_with_cuda():
+        assert paddle.amp.GradScaler(init_loss_scaling=1024)._enable is False
+
+
+def test_eval_and_export_keep_the_sparse_weights(gmp_run, tmp_path):
+    _, save_dir = gmp_run
+    checkpoint = str(save_dir / 'iter_8' / 'model.pdparams')
+    result = ppseg.evaluate_checkpoint(ppseg.eval_parser().parse_args(
+        ['-c', DEMO, '--model_path', checkpoint]))
+    assert result['sparsity'] == pytest.approx(0.75, abs=1e-5)
+    assert 0.0 < result['miou'] <= 1.0
+    assert ppseg.export_main(['-c', DEMO, '--model_path', checkpoint, '--save_dir',
+                              str(tmp_path), '--input_shape', '1', '3', '64', '64']) == 0
+    assert os.path.isfile(tmp_path / 'deploy.yaml')
+    exported = paddle.jit.load(str(tmp_path / 'model'))
+    saved = [v.numpy() for v in paddle.load(checkpoint).values() if v.ndim == 4]
+    exported_convs = [v.numpy() for v in exported.state_dict().values() if v.ndim == 4]
+    for value in exported_convs:  # every exported conv weight is a checkpoint weight, bit for bit
+        assert any(s.shape == value.shape and np.array_equal(s, value) for s in saved)
+    zeros, total = zero_fraction_of_params_file(str(tmp_path / 'model.pdiparams'))
+    assert zeros == sum(int((v == 0).sum()) for v in exported_convs) and zeros > 0.4 * total
