@@ -88,8 +88,10 @@ def test_table_lists_prunable_weights_with_totals(weights_file, capsys):
     assert '(3 1-D parameters (biases, norms) hidden: --all lists them)' in out
 
 
-def test_human_sizes():
-    from prune_plugin.report.formatting import human_size
+def test_human_sizes_and_percentages():
+    from prune_plugin.report.formatting import human_size, percent
+    assert [percent(f) for f in (0.0, 1e-6, 0.55, 0.99999, 1.0)] == \
+        ['0.00%', '<0.01%', '55.00%', '>99.99%', '100.00%']
     assert [human_size(n) for n in (216, 1000, 475544, 34_600_000, 62_001_000, 2_500_000_000)] \
         == ['216', '1.0K', '475.5K', '34.6M', '62.0M', '2.5G']
 
@@ -205,6 +207,7 @@ def test_checkpoint_directories_pick_the_newest_or_the_named(tmp_path, capsys):
     _touch(seg / 'iter_20' / 'model.pdparams', three, 3000)
     _touch(seg / 'best_model' / 'model.pdparams', two, 2000)
     _touch(seg / 'best_model' / 'ema_model.pdparams', one, 2000)
+    _touch(seg / 'iter_20' / 'ema_model.pdparams', one, 3001)  # saved right after the model
     code, out, _ = run_cli(capsys, seg, '--format', 'json')
     assert json.loads(out)['path'].endswith(os.path.join('iter_20', 'model.pdparams'))
     code, out, _ = run_cli(capsys, seg, '--format', 'json', '--checkpoint', 'best_model')
@@ -311,3 +314,18 @@ def test_progress_bar_only_on_a_terminal_and_only_when_slow(weights_file, monkey
     assert main([weights_file]) == 0
     assert 'scanning:' in terminal.getvalue() and '/8' in terminal.getvalue()
     capsys.readouterr()
+
+
+def test_an_unexpected_error_is_one_line_too(weights_file, monkeypatch, capsys):
+    import prune_plugin.report.cli as cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError('boom\nsecond line')
+    monkeypatch.setattr(cli, 'collect_param_stats', broken)
+    code, out, err = run_cli(capsys, weights_file)
+    assert code == 2 and out == ''
+    assert err == (f"prune-report: error: {weights_file}: unexpected RuntimeError: boom "
+                   "(PRUNE_REPORT_DEBUG=1 shows the traceback)\n")
+    monkeypatch.setenv('PRUNE_REPORT_DEBUG', '1')
+    with pytest.raises(RuntimeError):
+        main([weights_file])

@@ -6,6 +6,7 @@ requested gate passed; 1 a gate failed (``--expect``, or ``--strict`` with a vio
 ``--block`` / ``--pattern``); 2 bad arguments or input (one line on stderr).
 """
 import argparse
+import os
 import re
 import sys
 
@@ -222,12 +223,23 @@ def main(argv=None):
     except ReportInputError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `prune-report ... | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as err:  # unreadable files or folders the loaders did not name
+        where = err.filename or args.path
+        print(f"{PROG}: error: {where}: cannot read ({err.strerror or err})", file=sys.stderr)
+        return 2
     except MemoryError:
         print(f"{PROG}: error: {args.path}: out of memory while reading the weights",
               file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `prune-report ... | head`
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # a bug, or a file shaped in a way no test has seen
+        if os.environ.get('PRUNE_REPORT_DEBUG'):
+            raise
+        print(f"{PROG}: error: {args.path}: unexpected {type(err).__name__}: "
+              f"{str(err).splitlines()[0] if str(err) else ''} (PRUNE_REPORT_DEBUG=1 shows the "
+              "traceback)", file=sys.stderr)
+        return 2

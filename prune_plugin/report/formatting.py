@@ -16,7 +16,11 @@ def human_size(count):
 
 
 def percent(fraction):
-    """``0.55 -> '55.00%'``."""
+    """``0.55 -> '55.00%'``; never rounds a partly zero weight to 0.00% or 100.00%."""
+    if 0 < fraction < 0.00005:
+        return '<0.01%'
+    if 0.99995 <= fraction < 1:
+        return '>99.99%'
     return f"{fraction * 100:.2f}%"
 
 

@@ -189,7 +189,8 @@ def pick_checkpoint(directory, checkpoint=None):
     Args:
         directory: ppdet ``output/<config>``, paddleseg ``save_dir``, ppcls/hapi save dir, or a
             folder holding an exported model.
-        checkpoint: A name to pick instead of the newest: a file stem (``model_final``, ``11``,
+        checkpoint: A name to pick instead of the newest (where the newest is an
+            ``ema_model.pdparams``, the ``model.pdparams`` next to it): a file stem (``model_final``, ``11``,
             ``latest``), a sub-folder (``iter_500``, ``best_model``) or ``folder/stem``.
 
     Returns:
@@ -213,7 +214,13 @@ def pick_checkpoint(directory, checkpoint=None):
             raise ReportInputError(f"--checkpoint {checkpoint} {what} in {directory}; "
                                    f"there: {names}")
         return chosen[0]
-    return max(found, key=lambda c: _mtime(*c))
+    newest_path, newest_is_inference = max(found, key=lambda c: _mtime(*c))
+    # a paddleseg iter_N/ holds model.pdparams and ema_model.pdparams: the model is the checkpoint
+    sibling = os.path.join(os.path.dirname(newest_path), 'model' + WEIGHTS_EXT)
+    if not newest_is_inference and os.path.basename(newest_path).startswith('ema_') \
+            and os.path.isfile(sibling):
+        return sibling, False
+    return newest_path, newest_is_inference
 
 
 def load_weights(path, checkpoint=None):
