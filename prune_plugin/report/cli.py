@@ -65,12 +65,12 @@ def transposed_names(loaded, patterns):
     return set(loaded.transposed) | matched
 
 
-def _arg_type(parse, what):
+def _arg_type(parse):
     def convert(text):
         try:
             return parse(text)
         except ValueError as err:
-            raise argparse.ArgumentTypeError(f"{what} {text!r}: {err}") from None
+            raise argparse.ArgumentTypeError(str(err)) from None
     return convert
 
 
@@ -93,10 +93,10 @@ def build_parser():
                         help="list only parameters with sparsity >= X (0..1)")
     parser.add_argument('--all', action='store_true', dest='include_1d',
                         help="also list 1-D parameters (biases, norm weights)")
-    parser.add_argument('--block', type=_arg_type(parse_block, 'block'), metavar='MxN',
+    parser.add_argument('--block', type=_arg_type(parse_block), metavar='MxN',
                         help="check that every M-output x N-input block is all zero or all "
                         "non-zero (the pruner's sparse_block=[M, N])")
-    parser.add_argument('--pattern', type=_arg_type(parse_pattern, 'pattern'), metavar='N:M',
+    parser.add_argument('--pattern', type=_arg_type(parse_pattern), metavar='N:M',
                         help="check at most N non-zeros in every M consecutive input channels")
     parser.add_argument('--transposed', type=_regex, action='append', default=[],
                         metavar='REGEX',

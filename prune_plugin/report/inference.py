@@ -102,14 +102,19 @@ def read_combined_tensors(path):
             count = int(np.prod(dims, dtype=np.int64))
             nbytes = count * np.dtype(raw).itemsize
             if pos + nbytes > len(buf):
-                raise ValueError(f"truncated: tensor {len(arrays)} needs {nbytes} bytes at {pos}, "
-                                 f"file has {len(buf)}")
+                raise ValueError(f"truncated (tensor {len(arrays)} needs {nbytes} bytes at byte "
+                                 f"{pos}, the file has {len(buf)})")
             array = np.frombuffer(buf, dtype=raw, count=count, offset=pos).reshape(dims)
             if dtype == 'bf16':
                 array = (array.astype(np.uint32) << 16).view(np.float32)
             arrays.append(array)
             pos += nbytes
-    except (struct.error, ValueError) as err:
+    except struct.error:
+        raise ReportInputError(f"{path}: truncated (a tensor header is cut off at byte {pos})") \
+            from None
+    except ValueError as err:
+        if str(err).startswith('truncated'):
+            raise ReportInputError(f"{path}: {err}") from None
         raise ReportInputError(f"{path}: not a Paddle parameter file ({err})") from None
     return arrays
 

@@ -126,7 +126,8 @@ def load_pdparams(path):
         obj = _paddle_load(path)
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
             IndexError, KeyError, ImportError, MemoryError, OverflowError) as err:
-        kind = 'truncated' if isinstance(err, EOFError) else 'not a Paddle weights file'
+        truncated = isinstance(err, EOFError) or 'truncated' in str(err)
+        kind = 'truncated' if truncated else 'not a Paddle weights file'
         raise ReportInputError(f"{path}: {kind} ({_one_line(err)})") from None
     except OSError as err:
         raise ReportInputError(f"{path}: cannot read ({err.strerror or err})") from None

@@ -28,9 +28,13 @@ def parse_pattern(text):
     """Parse ``'N:M'`` into ``(N, M)`` with the pruner's own rule (ints ``0 < N < M``).
 
     Raises:
-        ValueError: a bad pattern (the pruner's ``PruneConfigError``).
+        ValueError: a bad pattern.
     """
-    return parse_sparse_pattern(text)
+    try:
+        return parse_sparse_pattern(text)
+    except ValueError:  # the pruner's PruneConfigError names its YAML key; say it CLI-wise
+        raise ValueError(f"pattern {text!r} should be N:M with ints 0 < N < M, e.g. 2:4") \
+            from None
 
 
 def weight_axes(shape, transposed=False):

@@ -23,8 +23,9 @@ def plot_sparsity(rows, path, title, reference=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    width = min(max(6.0, 0.18 * len(rows) + 2.0), 40.0)
+    width = min(max(6.0, 0.18 * len(rows) + 3.5), 40.0)
     fig, ax = plt.subplots(figsize=(width, 4.8))
     try:
         positions = range(len(rows))
@@ -38,10 +39,10 @@ def plot_sparsity(rows, path, title, reference=None):
         if reference is not None:
             ax.axhline(reference * 100, linestyle='--', color='black', linewidth=1,
                        label=f"prunable total {reference * 100:.1f}%")
-        kinds = sorted({r['kind'] for r in rows})
-        for kind in kinds:
-            ax.bar([0], [0], color=KIND_COLORS.get(kind, '#7f7f7f'), label=kind)
-        ax.legend(fontsize=7, loc='upper right')
+        handles = [Patch(color=KIND_COLORS.get(kind, '#7f7f7f'), label=kind)
+                   for kind in sorted({r['kind'] for r in rows})]
+        ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize=7,
+                  loc='upper left', bbox_to_anchor=(1.0, 1.0))
         ax.set_ylim(0, 100)
         ax.set_ylabel('sparsity (%)')
         ax.set_title(title, fontsize=9)
