@@ -127,6 +127,11 @@ def _checks(rows, block, pattern):
 def build_report(loaded, all_rows, args):
     """Everything the formatters need, from the rows of every parameter and the options.
 
+    Args:
+        loaded: :class:`LoadedWeights` (its path and format are reported).
+        all_rows: Rows of every parameter (:func:`collect_param_stats`).
+        args: Parsed options (sort, top, min_sparsity, include_1d, block, pattern, expect...).
+
     Returns:
         dict: ``path, format, all_rows, rows`` (filtered and sorted), ``hidden_1d``, ``totals``,
         ``checks`` and ``expect`` (None or ``{ratio, of, measured, passed}``).
@@ -149,7 +154,15 @@ def build_report(loaded, all_rows, args):
 
 
 def gate_failures(report, strict):
-    """One line per failed gate (empty when all pass)."""
+    """The failed CI gates of a report.
+
+    Args:
+        report: From :func:`build_report`.
+        strict: Count ``--block`` / ``--pattern`` violations as failures.
+
+    Returns:
+        list of one-line messages (empty when every gate passes).
+    """
     failures = []
     expect = report['expect']
     if expect and not expect['passed']:
@@ -179,7 +192,17 @@ def _progress():
 
 
 def run(args):
-    """Load, measure, print; returns the exit code. Raises ReportInputError for bad input."""
+    """Load, measure, print (and plot).
+
+    Args:
+        args: Parsed arguments of :func:`build_parser`.
+
+    Returns:
+        Exit code: 0, or 1 when a gate failed.
+
+    Raises:
+        ReportInputError: bad path or file.
+    """
     loaded = load_weights(args.path, checkpoint=args.checkpoint)
     all_rows = collect_param_stats(loaded.arrays, block=args.block, pattern=args.pattern,
                                    transposed=transposed_names(loaded, args.transposed),

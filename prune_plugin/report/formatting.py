@@ -25,8 +25,10 @@ def percent(fraction):
 
 
 def shape_text(shape, sep=', '):
-    return '[' + sep.join(str(d) for d in shape) + ']' if sep == ', ' else sep.join(
-        str(d) for d in shape)
+    """``(8, 3, 3, 3) -> '[8, 3, 3, 3]'``; with ``sep='x'``: ``'8x3x3x3'`` (for CSV)."""
+    if sep == ', ':
+        return '[' + sep.join(str(d) for d in shape) + ']'
+    return sep.join(str(d) for d in shape)
 
 
 def _check_columns(report):
