@@ -115,15 +115,15 @@ def _jsonable_row(row):
 
 def format_json(report):
     """The report as JSON: ``path, format, totals, checks, expect, params`` (filtered rows)."""
-    data = {
+    head = json.dumps({
         'path': report['path'],
         'format': report['format'],
         'totals': report['totals'],
         'checks': report['checks'],
         'expect': report.get('expect'),
-        'params': [_jsonable_row(r) for r in report['rows']],
-    }
-    return json.dumps(data, indent=2)
+    }, indent=2)
+    rows = ',\n'.join('    ' + json.dumps(_jsonable_row(r)) for r in report['rows'])
+    return f'{head[:-2]},\n  "params": [\n{rows}\n  ]\n}}'  # one line per parameter
 
 
 def format_csv(report):
