@@ -124,10 +124,15 @@ def test_sort_top_and_min_sparsity(weights_file, capsys):
 def test_expect_is_a_ci_gate(weights_file, capsys):
     prunable = 286 / (216 + 72 + 128 + 24 + 160)
     code, out, err = run_cli(capsys, weights_file, '--expect', '0.45')
-    assert code == 0 and f"PASS (measured {prunable:.4f})" in out and err == ''
+    assert code == 0 and err == ''
+    assert f"PASS (measured {prunable:.4f}; 286 zeros, 270 required)" in out
     code, out, err = run_cli(capsys, weights_file, '--expect', '0.48')
     assert code == 1 and 'FAIL' in out
-    assert err == f"prune-report: prunable sparsity {prunable:.4f} is below the expected 0.4800\n"
+    assert err == (f"prune-report: prunable sparsity {prunable:.4f} is below the expected 0.4800 "
+                   "(286 zeros, 288 required)\n")
+    # 286 of 600 is 0.47667 < 0.4767, but the pruner would zero round(0.4767 * 600) = 286
+    code, _, err = run_cli(capsys, weights_file, '--expect', '0.4767')
+    assert code == 0 and err == ''
     code, _, _ = run_cli(capsys, weights_file, '--expect', '0.5', '--expect-of', 'conv1x1')
     assert code == 0
     code, _, err = run_cli(capsys, weights_file, '--expect', '1.5')

@@ -105,7 +105,8 @@ def build_parser():
     parser.add_argument('--strict', action='store_true',
                         help="exit 1 when a layer violates --block or --pattern")
     parser.add_argument('--expect', type=_ratio, metavar='RATIO',
-                        help="exit 1 when the measured sparsity is below RATIO (CI gate)")
+                        help="exit 1 when fewer than round(RATIO x N) of the N weights are zero "
+                        "(CI gate)")
     parser.add_argument('--expect-of', choices=EXPECT_OF, default='prunable',
                         help="which total --expect compares (default: prunable)")
     parser.add_argument('--plot', metavar='FILE.png', help="write a per-layer sparsity bar chart")
@@ -142,9 +143,12 @@ def build_report(loaded, all_rows, args):
     hidden_1d = 0 if args.include_1d else sum(not r['prunable'] for r in all_rows)
     expect = None
     if args.expect is not None:
-        measured = totals[args.expect_of]['sparsity']
-        expect = {'ratio': args.expect, 'of': args.expect_of, 'measured': measured,
-                  'passed': measured >= args.expect}
+        total = totals[args.expect_of]
+        # the pruner zeroes round(ratio * N) weights, which can be a hair under ratio * N
+        required = round(args.expect * total['numel'])
+        expect = {'ratio': args.expect, 'of': args.expect_of, 'measured': total['sparsity'],
+                  'required_zeros': required, 'zeros': total['zeros'],
+                  'passed': total['zeros'] >= required}
     return {
         'path': loaded.path, 'format': loaded.source_format, 'all_rows': all_rows, 'rows': rows,
         'hidden_1d': hidden_1d,
@@ -167,7 +171,8 @@ def gate_failures(report, strict):
     expect = report['expect']
     if expect and not expect['passed']:
         failures.append(f"{expect['of']} sparsity {expect['measured']:.4f} is below the expected "
-                        f"{expect['ratio']:.4f}")
+                        f"{expect['ratio']:.4f} ({expect['zeros']} zeros, "
+                        f"{expect['required_zeros']} required)")
     if strict:
         for key, check in report['checks'].items():
             if not check['holds']:

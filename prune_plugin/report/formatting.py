@@ -105,7 +105,8 @@ def format_table(report):
         e = report['expect']
         verdict = 'PASS' if e['passed'] else 'FAIL'
         out.append(f"expect {e['of']} sparsity >= {e['ratio']:.4f}: {verdict} "
-                   f"(measured {e['measured']:.4f})")
+                   f"(measured {e['measured']:.4f}; {e['zeros']} zeros, {e['required_zeros']} "
+                   "required)")
     return '\n'.join(out)
 
 

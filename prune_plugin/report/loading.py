@@ -154,7 +154,7 @@ def inference_prefix(path):
 
 
 def _candidates(directory):
-    """Weights in ``directory`` and one level below: ``[(label, path, is_inference)]``."""
+    """Weights in ``directory`` and one level below: ``[(path or prefix, is_inference)]``."""
     found = []
     subdirs = [directory] + sorted(
         os.path.join(directory, d) for d in os.listdir(directory)
@@ -190,9 +190,10 @@ def pick_checkpoint(directory, checkpoint=None):
     Args:
         directory: ppdet ``output/<config>``, paddleseg ``save_dir``, ppcls/hapi save dir, or a
             folder holding an exported model.
-        checkpoint: A name to pick instead of the newest (where the newest is an
-            ``ema_model.pdparams``, the ``model.pdparams`` next to it): a file stem (``model_final``, ``11``,
+        checkpoint: A name to pick instead of the newest: a file stem (``model_final``, ``11``,
             ``latest``), a sub-folder (``iter_500``, ``best_model``) or ``folder/stem``.
+            (Where the newest is paddleseg's ``ema_model.pdparams``, the ``model.pdparams``
+            next to it is taken.)
 
     Returns:
         ``(path, is_inference)``.
