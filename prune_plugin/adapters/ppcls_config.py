@@ -1,0 +1,247 @@
+"""PaddleClas-style configs: read the YAML, apply ``-o key=value``, validate before training.
+
+The layout and key names are PaddleClas's (``Global`` / ``Arch`` / ``Loss`` / ``Optimizer`` /
+``DataLoader`` / ``Metric``, optionally ``AMP``), plus the prune block shared by every suite::
+
+    slim: UnstructuredPrune
+    UnstructuredPrune: {ratio: 0.75, prune_params_type: conv1x1_only, gmp: {...}}
+
+Everything the trainer will read is checked here, so a typo fails in the first second with a
+:class:`PruneConfigError` that names the key, the value and what is allowed.
+"""
+import copy
+import os
+
+import yaml
+
+from ..config import spec_from_config
+from ..core.errors import PruneConfigError
+
+REQUIRED_SECTIONS = ('Global', 'Arch', 'Loss', 'Optimizer', 'DataLoader', 'Metric')
+OPTIMIZERS = ('Momentum',)
+LR_SCHEDULES = ('Piecewise', 'Cosine', 'Constant')
+LOSSES = ('CELoss',)
+METRICS = ('TopkAcc',)
+DATASETS = ('ImageNetDataset',)
+TRANSFORM_OPS = ('DecodeImage', 'ResizeImage', 'RandCropImage', 'CropImage', 'RandFlipImage',
+                 'NormalizeImage', 'ToCHWImage')
+SAMPLERS = ('DistributedBatchSampler', 'BatchSampler')
+AMP_LEVELS = ('O1', 'O2')
+GLOBAL_DEFAULTS = {
+    'checkpoints': None, 'pretrained_model': None, 'output_dir': './output/', 'device': 'cpu',
+    'save_interval': 1, 'eval_during_train': True, 'eval_interval': 1, 'epochs': 1,
+    'print_batch_step': 10, 'use_visualdl': False, 'image_shape': [3, 224, 224],
+    'save_inference_dir': './inference', 'seed': None, 'compare_dense': False,
+}
+
+
+def parse_override(text):
+    """``'Global.epochs=3'`` -> ``(['Global', 'epochs'], 3)``; the value is read as YAML.
+
+    Raises:
+        PruneConfigError: no ``=`` or an empty key.
+    """
+    if '=' not in text:
+        raise PruneConfigError('-o', text, "KEY=VALUE, e.g. Global.epochs=3")
+    key, value = text.split('=', 1)
+    if not key.strip():
+        raise PruneConfigError('-o', text, "KEY=VALUE with a non-empty KEY")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else value
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().split('.'), parsed
+
+
+def apply_override(cfg, path, value):
+    """Set ``cfg[path[0]][path[1]]... = value``; list items by index (``transform_ops.1``).
+
+    Raises:
+        PruneConfigError: a path through a missing list index or a non-container.
+    """
+    node = cfg
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        key = int(part) if isinstance(node, list) and part.lstrip('-').isdigit() else part
+        if isinstance(node, list):
+            if not isinstance(key, int) or not -len(node) <= key < len(node):
+                raise PruneConfigError('-o ' + '.'.join(path), value,
+                                       f"an index below {len(node)} at {part!r}")
+        elif not isinstance(node, dict):
+            raise PruneConfigError('-o ' + '.'.join(path), value,
+                                   f"a path through mappings ({'.'.join(path[:depth])} is "
+                                   f"{type(node).__name__})")
+        if last:
+            node[key] = value
+        else:
+            if isinstance(node, dict) and node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+    return cfg
+
+
+def load_config(path, overrides=()):
+    """Read a PaddleClas-style YAML and apply ``-o`` overrides; fill ``Global`` defaults.
+
+    Args:
+        path: The YAML file.
+        overrides: Strings ``'Section.key=value'``.
+
+    Returns:
+        The config dict (not yet validated: see :func:`validate_config`).
+
+    Raises:
+        PruneConfigError: a missing file, a non-mapping YAML or a bad override.
+    """
+    if not os.path.isfile(path):
+        raise PruneConfigError('-c', path, "an existing YAML file")
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    if not isinstance(cfg, dict):
+        raise PruneConfigError('-c', path, "a YAML mapping at the top level")
+    for text in overrides or ():
+        keys, value = parse_override(text)
+        apply_override(cfg, keys, value)
+    cfg.setdefault('Global', {})
+    if isinstance(cfg['Global'], dict):
+        for key, value in GLOBAL_DEFAULTS.items():
+            cfg['Global'].setdefault(key, copy.deepcopy(value))
+    return cfg
+
+
+def _one_named(items, key, allowed):
+    """A PaddleClas list of ``{Name: {args}}`` entries -> ``[(name, args)]``, names checked."""
+    if not isinstance(items, list) or not items:
+        raise PruneConfigError(key, items, f"a non-empty list of {{name: args}} with names in "
+                                           f"{list(allowed)}")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or len(item) != 1:
+            raise PruneConfigError(f"{key}.{i}", item, "one {name: args} mapping")
+        name, args = next(iter(item.items()))
+        if name not in allowed:
+            raise PruneConfigError(f"{key}.{i}", name, f"one of {list(allowed)}")
+        if args is not None and not isinstance(args, dict):
+            raise PruneConfigError(f"{key}.{i}.{name}", args, "a mapping of arguments")
+        out.append((name, args or {}))
+    return out
+
+
+def _positive_int(key, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise PruneConfigError(key, value, f"an int >= {minimum}")
+
+
+def _validate_global(cfg):
+    glob = cfg['Global']
+    for key in ('epochs', 'save_interval', 'eval_interval', 'print_batch_step'):
+        _positive_int(f"Global.{key}", glob[key])
+    if glob['device'] not in ('cpu', 'gpu', 'xpu', 'npu'):
+        raise PruneConfigError('Global.device', glob['device'], "one of ['cpu', 'gpu', 'xpu', 'npu']")
+    shape = glob['image_shape']
+    if not (isinstance(shape, list) and len(shape) == 3 and all(
+            isinstance(v, int) and v > 0 for v in shape)):
+        raise PruneConfigError('Global.image_shape', shape, "[channels, height, width] ints")
+    for key in ('checkpoints', 'pretrained_model'):
+        value = glob[key]
+        if value is not None and not os.path.isfile(f"{value}.pdparams"):
+            raise PruneConfigError(f"Global.{key}", value,
+                                   "a checkpoint prefix PATH with PATH.pdparams on disk, or null")
+
+
+def _validate_arch(cfg):
+    from paddleclas.ppcls import arch
+
+    arch_cfg = cfg['Arch']
+    name = arch_cfg.get('name') if isinstance(arch_cfg, dict) else None
+    if not isinstance(name, str) or not callable(getattr(arch, name, None)):
+        models = sorted(n for n in dir(arch) if n.startswith(('MobileNet', 'ResNet', 'PPLCNet')))
+        raise PruneConfigError('Arch.name', name, f"a model of paddleclas.ppcls.arch, e.g. "
+                                                  f"{models[:12]}")
+
+
+def _validate_optimizer(cfg):
+    opt = cfg['Optimizer']
+    if not isinstance(opt, dict) or opt.get('name') not in OPTIMIZERS:
+        raise PruneConfigError('Optimizer.name', opt.get('name') if isinstance(opt, dict)
+                               else opt, f"one of {list(OPTIMIZERS)}")
+    lr = opt.get('lr')
+    if not isinstance(lr, dict) or lr.get('name') not in LR_SCHEDULES:
+        raise PruneConfigError('Optimizer.lr.name', lr.get('name') if isinstance(lr, dict)
+                               else lr, f"one of {list(LR_SCHEDULES)}")
+    if lr['name'] == 'Piecewise':
+        epochs, values = lr.get('decay_epochs'), lr.get('values')
+        if not isinstance(epochs, list) or not isinstance(values, list) \
+                or len(values) != len(epochs) + 1:
+            raise PruneConfigError('Optimizer.lr.values', values,
+                                   "a list one longer than Optimizer.lr.decay_epochs")
+    elif not isinstance(lr.get('learning_rate'), (int, float)):
+        raise PruneConfigError('Optimizer.lr.learning_rate', lr.get('learning_rate'), "a number")
+    reg = opt.get('regularizer')
+    if reg is not None and (not isinstance(reg, dict) or reg.get('name') not in ('L2', 'L1')):
+        raise PruneConfigError('Optimizer.regularizer.name', reg, "'L2' or 'L1'")
+
+
+def _validate_loader(cfg, mode):
+    key = f"DataLoader.{mode}"
+    section = cfg['DataLoader'].get(mode) if isinstance(cfg['DataLoader'], dict) else None
+    if not isinstance(section, dict):
+        raise PruneConfigError(key, section, "a mapping with dataset, sampler and loader")
+    dataset = section.get('dataset') or {}
+    if dataset.get('name') not in DATASETS:
+        raise PruneConfigError(f"{key}.dataset.name", dataset.get('name'), f"one of {list(DATASETS)}")
+    for field in ('image_root', 'cls_label_path'):
+        if not isinstance(dataset.get(field), str):
+            raise PruneConfigError(f"{key}.dataset.{field}", dataset.get(field), "a path")
+    _one_named(dataset.get('transform_ops'), f"{key}.dataset.transform_ops", TRANSFORM_OPS)
+    sampler = section.get('sampler') or {}
+    if sampler.get('name', 'DistributedBatchSampler') not in SAMPLERS:
+        raise PruneConfigError(f"{key}.sampler.name", sampler.get('name'), f"one of {list(SAMPLERS)}")
+    _positive_int(f"{key}.sampler.batch_size", sampler.get('batch_size'))
+
+
+def validate_config(cfg, mode='train'):
+    """Check everything the ``mode`` run reads; return the :class:`PruneSpec` (or None).
+
+    Args:
+        cfg: The dict from :func:`load_config`.
+        mode: ``'train'``, ``'eval'`` or ``'export'``.
+
+    Returns:
+        The PruneSpec of the ``slim:`` block, or None when the config has none.
+
+    Raises:
+        PruneConfigError: the first bad key, with its value and what is allowed.
+        RegistryError: ``slim`` names an unknown pruner.
+    """
+    for section in REQUIRED_SECTIONS if mode != 'export' else ('Global', 'Arch'):
+        if not isinstance(cfg.get(section), dict):
+            raise PruneConfigError(section, cfg.get(section), f"a mapping (PaddleClas configs "
+                                                              f"have {list(REQUIRED_SECTIONS)})")
+    _validate_global(cfg)
+    _validate_arch(cfg)
+    if mode != 'export':
+        _validate_optimizer(cfg)
+        for section in ('Loss', 'Metric'):
+            for part in ('Train', 'Eval'):
+                if part in cfg[section]:
+                    _one_named(cfg[section][part], f"{section}.{part}",
+                               LOSSES if section == 'Loss' else METRICS)
+        _validate_loader(cfg, 'Eval')
+        if mode == 'train':
+            _validate_loader(cfg, 'Train')
+    amp = cfg.get('AMP')
+    if amp is not None and (not isinstance(amp, dict) or
+                            str(amp.get('level', 'O1')).upper() not in AMP_LEVELS):
+        raise PruneConfigError('AMP.level', amp.get('level') if isinstance(amp, dict) else amp,
+                               f"one of {list(AMP_LEVELS)}")
+    return spec_from_config(cfg)
+
+
+def without_prune(cfg):
+    """A copy of ``cfg`` with the ``slim`` block removed (the dense baseline of the demo)."""
+    dense = copy.deepcopy(cfg)
+    name = dense.pop('slim', None)
+    if name is not None:
+        dense.pop(name, None)
+    return dense
