@@ -10,10 +10,10 @@ The commands take ppdet's usual flags (``-c``, ``-o key=value``, ``--eval``, ``-
     python tools/eval.py -c configs/ppdet/picodet_m_prune_demo.yml
     python tools/export_model.py -c configs/ppdet/picodet_m_prune_demo.yml --output_dir output_inference
 """
-import argparse
 import os
 
 import paddle
+import yaml
 from ppdet.engine import Trainer, init_fleet_env, init_parallel_env, set_random_seed
 from ppdet.utils.check import check_config
 from ppdet.utils.cli import ArgsParser
@@ -21,6 +21,7 @@ from ppdet.utils.logger import setup_logger
 
 from ..core.stats import total_sparse, total_sparse_conv1x1
 from .ppdet_callback import PruneCallback
+from .ppdet_compat import full_graph_to_static
 from .ppdet_config import load_ppdet_config
 
 logger = setup_logger('prune_plugin.ppdet')
@@ -32,8 +33,23 @@ EXAMPLES = """examples:
 """
 
 
+class _ArgsParser(ArgsParser):
+    """ppdet's parser, but ``-o a.b.c=1 a.b.d=2`` keeps both keys (ppdet's keeps the last)."""
+
+    def _parse_opt(self, opts):
+        config = {}
+        for option in opts or []:
+            key, value = option.strip().split('=', 1)
+            *parents, leaf = key.split('.')
+            node = config
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = yaml.load(value, Loader=yaml.Loader)
+        return config
+
+
 def _parser(command):
-    parser = ArgsParser()
+    parser = _ArgsParser()
     parser.epilog = EXAMPLES
     parser.add_argument('--slim_config', default=None,
                         help="separate YAML with the slim block (as ppdet's --slim_config)")
@@ -136,9 +152,10 @@ def export_main(argv):
     args, cfg, _spec = _prepare('export', argv)
     trainer = Trainer(cfg, mode='test')
     _load_for_inference(trainer, cfg)
-    trainer.export(args.output_dir)
+    with full_graph_to_static():
+        trainer.export(args.output_dir)
     logger.info(f"prune_plugin: exported to {os.path.join(args.output_dir, cfg.filename)}")
     return 0
 
 
-__all__ = ['train_main', 'eval_main', 'export_main', 'argparse']
+__all__ = ['train_main', 'eval_main', 'export_main']

@@ -4,7 +4,12 @@ PicoDet's assigners (ATSSAssigner, TaskAlignedAssigner) fail on Paddle 3 with a 
 they mix an int64 ``argmax`` with ``arange(dtype=gt_labels.dtype)`` where ``PadGT`` made the
 labels int32. :class:`PadGTInt64` is ``PadGT`` with int64 labels; :func:`use_int64_gt_class`
 swaps it in for ``PadGT`` in a config's TrainReader. Nothing in site-packages is edited.
+
+``Trainer.export`` needs a full-graph ``to_static`` (:func:`full_graph_to_static`).
 """
+import contextlib
+import functools
+
 import numpy as np
 import paddle
 from ppdet.data import transform as ppdet_transforms
@@ -12,14 +17,13 @@ from ppdet.data.transform.batch_operators import PadGT
 
 
 class PadGTInt64(PadGT):
-    """``PadGT`` whose ``pad_gt_class`` (and ``gt_class``) are int64, as Paddle 3 assigners need."""
+    """``PadGT`` whose padded ``gt_class`` is int64, as the Paddle 3 assigners need."""
 
     def __call__(self, samples, context=None):
         samples = super().__call__(samples, context)
         for sample in samples:
-            for key in ('pad_gt_class', 'gt_class'):
-                if key in sample:
-                    sample[key] = np.asarray(sample[key]).astype(np.int64)
+            if 'gt_class' in sample:
+                sample['gt_class'] = np.asarray(sample['gt_class']).astype(np.int64)
         return samples
 
 
@@ -53,3 +57,36 @@ def use_int64_gt_class(cfg, reader='TrainReader'):
             transforms[index] = {'PadGTInt64': entry['PadGT'] or {}}
             replaced = True
     return replaced
+
+
+@contextlib.contextmanager
+def full_graph_to_static():
+    """Within the block, ``paddle.jit.to_static`` defaults to ``full_graph=True`` on the legacy IR.
+
+    ppdet's ``Trainer.export`` reads ``static_model.forward.main_program``, which Paddle 3 only
+    has for full-graph conversion (its default became the SOT mode, ``full_graph=False``), and
+    ppdet's static ops (``multiclass_nms3`` via ``LayerHelper.append_op``) need the legacy
+    program IR instead of PIR (``FLAGS_enable_pir_api``).
+    """
+    original = paddle.jit.to_static
+    pir_flag = 'FLAGS_enable_pir_api'
+    pir_before = paddle.get_flags([pir_flag]).get(pir_flag) if needs_int64_gt_class() else None
+
+    @functools.wraps(original)
+    def to_static(function=None, *args, **kwargs):
+        kwargs.setdefault('full_graph', True)
+        return original(function, *args, **kwargs)
+
+    paddle.jit.to_static = to_static
+    if pir_before:   # what paddle.pir_utils.OldIrGuard does, minus its switch to static mode
+        from paddle.pir_utils import _switch_to_old_ir_
+        paddle.set_flags({pir_flag: False})
+        _switch_to_old_ir_()
+    try:
+        yield
+    finally:
+        paddle.jit.to_static = original
+        if pir_before:
+            from paddle.pir_utils import _switch_to_pir_
+            paddle.set_flags({pir_flag: True})
+            _switch_to_pir_()

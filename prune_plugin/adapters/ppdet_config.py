@@ -5,9 +5,12 @@ then the ``slim`` key and its block are validated into a :class:`PruneSpec` and 
 ppdet's own slim handling (which turns ``slim: UnstructuredPruner`` into its built-in pruner)
 never runs. Demo dataset folders are generated on first use.
 """
+import copy
 import os
 
-from ppdet.core.workspace import load_config, merge_config
+import ppdet.engine  # noqa: F401  (registers every ppdet module before the snapshot below)
+from ppdet.core.config.schema import SchemaDict
+from ppdet.core.workspace import global_config, load_config, merge_config
 
 from ..config import spec_from_config
 from ..demo_data import data_root
@@ -34,6 +37,7 @@ def load_ppdet_config(config_path, opts=None, slim_config=None):
         PruneConfigError: a bad or missing pruning block (before anything is built).
         RegistryError: ``slim`` names no pruner we know.
     """
+    reset_global_config()
     cfg = load_config(config_path)
     if slim_config:
         cfg = load_config(slim_config)
@@ -51,6 +55,26 @@ def load_ppdet_config(config_path, opts=None, slim_config=None):
     if needs_int64_gt_class():
         use_int64_gt_class(cfg)
     return cfg, spec
+
+
+_PRISTINE = {key: copy.deepcopy(dict(value)) if isinstance(value, SchemaDict) else value
+             for key, value in global_config.items()}
+
+
+def reset_global_config():
+    """Put ppdet's global config back as it was after import (before any YAML was merged).
+
+    ppdet merges every loaded YAML into one module-level dict; without this, keys of a config
+    loaded earlier in the same process would leak into the next one.
+    """
+    for key in list(global_config):
+        if key not in _PRISTINE:
+            del global_config[key]
+        elif isinstance(global_config[key], SchemaDict):
+            global_config[key].clear()
+            global_config[key].update(copy.deepcopy(_PRISTINE[key]))
+        else:
+            global_config[key] = _PRISTINE[key]
 
 
 def _set_dataset_options(cfg, opts):
