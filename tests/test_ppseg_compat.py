@@ -77,7 +77,7 @@ def test_config_takes_the_prune_block_out_and_uses_the_demo_data():
     cfg = PruneSegConfig(os.path.join(CONFIGS, 'pphumanseg_lite_prune_demo.yml'),
                          iters=7, opts=['UnstructuredPrune.ratio=0.5'])
     assert cfg.prune_spec.ratio == 0.5 and cfg.prune_spec.prune_params_type == 'conv1x1_only'
-    assert cfg.prune_spec.gmp['pruning_iterations'] == 150
+    assert cfg.prune_spec.gmp['pruning_iterations'] == 500
     assert 'slim' not in cfg.dic and 'UnstructuredPrune' not in cfg.dic and cfg.iters == 7
     assert cfg.train_dataset_cfg['dataset_root'] == ppseg_data.default_root()
     assert cfg.loss_cfg['types'][0]['type'] == (

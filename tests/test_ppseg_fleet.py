@@ -19,6 +19,7 @@ def test_two_processes_train_with_identical_masks(tmp_path):
            '--log_dir', str(tmp_path / 'log'), os.path.join(ROOT, 'tools', 'train.py'),
            '-c', DEMO, '--iters', '6', '--batch_size', '2', '--save_interval', '3',
            '--log_iters', '3', '--save_dir', str(tmp_path / 'out'), '-o',
+           'UnstructuredPrune.gmp.stable_iterations=0',
            'UnstructuredPrune.gmp.pruning_iterations=4',
            'UnstructuredPrune.gmp.tunning_iterations=2', 'UnstructuredPrune.gmp.pruning_steps=2']
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)

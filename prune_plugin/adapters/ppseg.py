@@ -56,8 +56,8 @@ def _prepare():
 def _log_through_paddleseg():
     if not any(isinstance(h, _SegLoggerHandler) for h in logger.handlers):
         logger.addHandler(_SegLoggerHandler())
+    if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 def _common_args(parser):

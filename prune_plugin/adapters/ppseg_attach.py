@@ -95,6 +95,11 @@ class OptimizerPruneHook:
                            "prune schedule at iteration %d (from the checkpoint's name)",
                            self.resume_iteration)
             pruner_state = {'iteration': int(self.resume_iteration)}
+        elif self.resume_iteration is not None and pruner_state['iteration'] != \
+                self.resume_iteration:
+            logger.warning("pruner state says iteration %d but paddleseg resumes at %d (the "
+                           "folder name): the prune schedule follows the pruner state",
+                           pruner_state['iteration'], self.resume_iteration)
         # paddleseg's resume() loads the model first: masks come back from its zeros.
         self.pruner.set_state_dict({'iteration': int(pruner_state['iteration'])})
         logger.info("pruner resumed at iteration %d, sparsity %.1f%%", self.pruner.iteration,

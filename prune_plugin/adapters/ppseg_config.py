@@ -52,9 +52,8 @@ class PruneSegConfig(Config):
         dic = update_config_dict(dic, learning_rate=learning_rate, batch_size=batch_size,
                                  iters=iters, opts=opts)
         self.prune_spec = spec_from_config(dic)
-        if self.prune_spec is not None:
-            dic.pop(self.prune_spec.name, None)
-            dic.pop('slim', None)
+        dic.pop('slim', None)  # `-o slim=None` trains the same config dense
+        dic.pop(self.prune_spec.name if self.prune_spec else 'UnstructuredPrune', None)
         self.demo_roots = use_demo_dataset(dic)
         self.loss_replacements = use_compatible_losses(dic)
         self.path = path

@@ -35,8 +35,10 @@ def export_inference_model(cfg, model_path, save_dir, input_shape=None, output_o
         output_op: ``'argmax'``, ``'softmax'`` or ``'none'`` (raw logits).
 
     Returns:
-        dict: ``program``, ``params`` (paths), ``sparsity`` (zero fraction of the prunable
-        weights in the exported model; None without a prune block).
+        dict: ``program``, ``params`` (paths), ``sparsity`` (zero fraction of the weights the
+        prune block selects, in the checkpoint; None without a block) and ``exported``
+        (:func:`exported_zero_counts` of the saved program: weights the program never uses,
+        e.g. dead branches, are not in it).
     """
     builder = SegBuilder(cfg)
     model = builder.model
@@ -59,28 +61,34 @@ def export_inference_model(cfg, model_path, save_dir, input_shape=None, output_o
                          'output_dtype': 'int32' if output_op == 'argmax' else 'float32'}}
     with open(os.path.join(save_dir, 'deploy.yaml'), 'w') as f:
         yaml.safe_dump(deploy, f, sort_keys=False)
-    if sparsity is not None:
-        logger.info("exported %s to %s: %.2f%% of the prunable weights are zero", model_path,
-                    save_dir, 100 * sparsity)
+    exported = exported_zero_counts(os.path.join(save_dir, 'model'))
+    zeros_1x1, total_1x1 = exported['conv1x1']
+    zeros_conv, total_conv = exported['conv']
+    logger.info("exported %s to %s: zeros in %.2f%% of its 1x1-conv weights, %.2f%% of all conv "
+                "weights%s", model_path, save_dir, 100 * zeros_1x1 / max(total_1x1, 1),
+                100 * zeros_conv / max(total_conv, 1), "" if sparsity is None else
+                f" (checkpoint: {100 * sparsity:.2f}% of the prunable weights)")
     return {'program': os.path.join(save_dir, program),
-            'params': os.path.join(save_dir, 'model.pdiparams'), 'sparsity': sparsity}
+            'params': os.path.join(save_dir, 'model.pdiparams'), 'sparsity': sparsity,
+            'exported': exported}
 
 
-def zero_fraction_of_params_file(params_path, min_ndim=4):
-    """Zero fraction over the ``min_ndim``-D tensors of an exported ``.pdiparams`` program.
+def exported_zero_counts(program_prefix):
+    """Zeros in the conv weights of an exported model, as loaded by ``paddle.jit.load``.
 
     Args:
-        params_path: ``<dir>/model.pdiparams`` written by :func:`export_inference_model`.
-        min_ndim: Only tensors with at least this many dims count (conv weights).
+        program_prefix: ``<save_dir>/model`` (the path given to ``paddle.jit.save``).
 
     Returns:
-        (zeros, total) counted over the loaded inference layer's parameters.
+        ``{'conv1x1': (zeros, total), 'conv': (zeros, total)}`` over its 4-D parameters.
     """
-    layer = paddle.jit.load(params_path[:-len('.pdiparams')])
-    zeros = total = 0
-    for value in layer.state_dict().values():
+    counts = {'conv1x1': [0, 0], 'conv': [0, 0]}
+    for value in paddle.jit.load(program_prefix).state_dict().values():
         array = np.asarray(value)
-        if array.ndim >= min_ndim:
-            zeros += int((array == 0).sum())
-            total += array.size
-    return zeros, total
+        if array.ndim != 4:
+            continue
+        kinds = ('conv', 'conv1x1') if array.shape[2:] == (1, 1) else ('conv', )
+        for kind in kinds:
+            counts[kind][0] += int((array == 0).sum())
+            counts[kind][1] += array.size
+    return {kind: tuple(pair) for kind, pair in counts.items()}
