@@ -6,6 +6,8 @@ paddleseg loop, optimizer, EMA, evaluation and checkpoints.
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import paddle
@@ -86,10 +88,17 @@ def test_every_checkpoint_and_ema_is_exactly_as_sparse_as_the_schedule(gmp_run):
         assert sum(int(z.sum()) for z in zeros.values()) >= round(0.15 * total)
 
 
+@pytest.mark.parametrize('pruner_state', ['in model.pdopt', 'missing'])
 def test_resume_continues_the_schedule_and_matches_the_uninterrupted_run(gmp_run, tmp_path,
-                                                                         same_image_list):
+                                                                         same_image_list,
+                                                                         pruner_state):
     _, full_dir = gmp_run
     shutil.copytree(full_dir / 'iter_4', tmp_path / 'iter_4')
+    if pruner_state == 'missing':  # a checkpoint of a run without the plugin's state
+        opt_path = str(tmp_path / 'iter_4' / 'model.pdopt')
+        state = paddle.load(opt_path)
+        del state[PRUNER_STATE_KEY]
+        paddle.save(state, opt_path)
     run = train(DEMO, tmp_path, '--iters', '8', '--save_interval', '4',
                 '--resume_model', str(tmp_path / 'iter_4'),
                 opts=[f'train_dataset.train_path={same_image_list}', *NO_AUGMENT])
@@ -100,6 +109,21 @@ def test_resume_continues_the_schedule_and_matches_the_uninterrupted_run(gmp_run
     for name, value in conv1x1(uninterrupted).items():
         assert np.array_equal(value == 0, resumed[name].numpy() == 0), name
         np.testing.assert_allclose(resumed[name].numpy(), value, rtol=0, atol=1e-6)
+
+
+def test_demo_command_alone_generates_the_data_and_trains(tmp_path):
+    """`python tools/train.py -c <demo config>` on a machine without the data."""
+    env = dict(os.environ, PRUNE_PLUGIN_DATA=str(tmp_path / 'data'), OMP_NUM_THREADS='1')
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'train.py'), '-c', DEMO, '--iters', '2',
+         '--batch_size', '2', '--save_interval', '2', '--save_dir', str(tmp_path / 'out')],
+        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    root = tmp_path / 'data' / ppseg_data.DEMO_NAME
+    assert ppseg_data.is_complete(str(root))
+    assert len((root / 'train.txt').read_text().splitlines()) == 64
+    assert (tmp_path / 'out' / 'iter_2' / 'model.pdparams').is_file()
+    assert 'rank 0: iteration 2' in result.stdout
 
 
 def test_block2x1_holds_in_every_checkpoint(tmp_path):
