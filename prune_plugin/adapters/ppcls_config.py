@@ -80,8 +80,40 @@ def apply_override(cfg, path, value):
     return cfg
 
 
+def merge_config(base, update):
+    """``update`` merged into a copy of ``base``: mappings recursively, anything else replaced."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_config(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_yaml(path, depth=0):
+    """A YAML mapping, with the files listed under ``_BASE_`` merged in below it."""
+    if not os.path.isfile(path):
+        raise PruneConfigError('-c' if depth == 0 else '_BASE_', path, "an existing YAML file")
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    if not isinstance(cfg, dict):
+        raise PruneConfigError('-c', path, "a YAML mapping at the top level")
+    bases = cfg.pop('_BASE_', None) or []
+    merged = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        if depth >= 8:
+            raise PruneConfigError('_BASE_', base, "at most 8 levels of _BASE_ files")
+        merged = merge_config(merged, _read_yaml(os.path.join(os.path.dirname(path), base),
+                                                 depth + 1))
+    return merge_config(merged, cfg)
+
+
 def load_config(path, overrides=()):
     """Read a PaddleClas-style YAML and apply ``-o`` overrides; fill ``Global`` defaults.
+
+    A config may start from others: ``_BASE_: [base.yml]`` (paths relative to it), merged
+    key by key below its own keys.
 
     Args:
         path: The YAML file.
@@ -93,12 +125,7 @@ def load_config(path, overrides=()):
     Raises:
         PruneConfigError: a missing file, a non-mapping YAML or a bad override.
     """
-    if not os.path.isfile(path):
-        raise PruneConfigError('-c', path, "an existing YAML file")
-    with open(path) as f:
-        cfg = yaml.safe_load(f) or {}
-    if not isinstance(cfg, dict):
-        raise PruneConfigError('-c', path, "a YAML mapping at the top level")
+    cfg = _read_yaml(path)
     for text in overrides or ():
         keys, value = parse_override(text)
         apply_override(cfg, keys, value)
