@@ -116,3 +116,19 @@ def test_gmp_pruner_follows_its_schedule_during_training():
     assert [pruner.ratio_at(i) for i in (0, 1, 2, 4, 6, 8, 10)] == pytest.approx(
         [0.0, 0.0, 0.2, 0.2 + 0.6 * (1 - 0.75 ** 3), 0.2 + 0.6 * (1 - 0.5 ** 3),
          0.2 + 0.6 * (1 - 0.25 ** 3), 0.8])
+
+
+def test_pruned_weights_are_zero_even_after_an_inf_gradient():
+    model = make_model()
+    optimizer = paddle.optimizer.SGD(learning_rate=0.1, parameters=model.parameters())
+    pruner = UnstructuredPruner(model, ratio=0.5)
+    train_steps(model, optimizer, pruner, batches(1))
+    # an overflowing step: every weight becomes inf or NaN; pruned ones must still be 0
+    with paddle.no_grad():
+        for p in pruner.params:
+            p.param.set_value(paddle.full(p.shape, float('nan'), p.param.dtype))
+    pruner.step()
+    for p in pruner.params:
+        weight = p.param.numpy()
+        assert np.all(weight[~pruner.mask_of(p.name)] == 0)
+        assert np.all(np.isnan(weight[pruner.mask_of(p.name)]))

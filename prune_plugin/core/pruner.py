@@ -84,7 +84,7 @@ class UnstructuredPruner:
         self.iteration = 0
         self._ties = {}
         self._optimizer = None
-        self._masks = {}
+        self._pruned = {}  # name -> bool tensor, True where pruned (1 byte per weight)
         self._hooks = {}
         self._needs_update = True
         params = select_prunable(model, skip_params_func=skip_params_func,
@@ -155,7 +155,7 @@ class UnstructuredPruner:
 
     def update_masks(self):
         """Recompute the masks from the current weights (``update_threshold`` then the masks)."""
-        before = self.sparsity() if self._masks else 0.0
+        before = self.sparsity() if self._pruned else 0.0
         self.thresholds = {}
         self._ties = {}
         self.update_threshold()
@@ -174,10 +174,10 @@ class UnstructuredPruner:
 
     # ----- masks -------------------------------------------------------------------------
     def _keep_of(self, p):
-        mask = self._masks.get(p.name)
-        if mask is None:
+        pruned = self._pruned.get(p.name)
+        if pruned is None:
             return np.ones(p.shape, dtype=bool)
-        return mask.numpy()
+        return ~pruned.numpy()
 
     def _scores(self, p, weight):
         return mask_ops.unit_scores(weight, self._keep_of(p), self.sparse_block, p.out_axis,
@@ -247,19 +247,19 @@ class UnstructuredPruner:
             self._set_mask(p, keep & self._keep_of(p))
 
     def _set_mask(self, p, keep):
-        mask = paddle.to_tensor(keep, place=p.param.place)
+        pruned = paddle.to_tensor(~keep, place=p.param.place)
         if p.name not in self._hooks and not p.param.stop_gradient:
             self._hooks[p.name] = p.param.register_hook(self._gradient_mask_hook(p.name))
-        self._masks[p.name] = mask
-        for tensor in self._optimizer_tensors(p.param, include_master=True):
-            with paddle.no_grad():
-                tensor.multiply_(mask.astype(tensor.dtype))
+        self._pruned[p.name] = pruned
+        with paddle.no_grad():
+            for tensor in self._optimizer_tensors(p.param, include_master=True):
+                tensor.masked_fill_(pruned, 0.0)
 
     def _gradient_mask_hook(self, name):
         # Pruned weights get zero gradients, so momentum / Adam moments stay zero for them and
         # the optimizer's update of a pruned weight is exactly zero.
         def hook(grad):
-            return grad * self._masks[name].astype(grad.dtype)
+            return paddle.masked_fill(grad, self._pruned[name], 0.0)
         return hook
 
     def detach(self):
@@ -269,17 +269,18 @@ class UnstructuredPruner:
         self._hooks = {}
 
     def update_params(self):
-        """Zero every pruned weight (and the optimizer's fp32 master copy, if any)."""
+        """Set every pruned weight to exactly 0 (also if it became inf or NaN), and the
+        optimizer's fp32 master copy of it, if any."""
+        masters = getattr(self._optimizer, '_master_weights', None) or {}
         with paddle.no_grad():
             for p in self.params:
-                mask = self._masks.get(p.name)
-                if mask is None:
+                pruned = self._pruned.get(p.name)
+                if pruned is None:
                     continue
-                p.param.multiply_(mask.astype(p.param.dtype))
-                if self._optimizer is not None:
-                    master = getattr(self._optimizer, '_master_weights', {}).get(p.param.name)
-                    if master is not None:
-                        master.multiply_(mask.astype(master.dtype))
+                p.param.masked_fill_(pruned, 0.0)
+                master = masters.get(p.param.name)
+                if master is not None:
+                    master.masked_fill_(pruned, 0.0)
 
     def apply_masks_to(self, tensors):
         """Zero pruned positions in a dict of tensors keyed by structured names (e.g. EMA weights).
@@ -292,21 +293,21 @@ class UnstructuredPruner:
         """
         done = 0
         with paddle.no_grad():
-            for name, mask in self._masks.items():
+            for name, pruned in self._pruned.items():
                 tensor = tensors.get(name)
-                if tensor is None or tuple(tensor.shape) != tuple(mask.shape):
+                if tensor is None or tuple(tensor.shape) != tuple(pruned.shape):
                     continue
                 if isinstance(tensor, np.ndarray):
-                    tensor *= mask.numpy()
+                    tensor[pruned.numpy()] = 0
                 else:
-                    tensor.multiply_(mask.astype(tensor.dtype))
+                    tensor.masked_fill_(pruned, 0.0)
                 done += 1
         return done
 
     @property
     def masks(self):
         """``{structured_name: bool paddle.Tensor}`` (True = kept) for the parameters pruned so far."""
-        return dict(self._masks)
+        return {name: paddle.logical_not(pruned) for name, pruned in self._pruned.items()}
 
     def mask_of(self, name):
         """The bool mask of one parameter as numpy (all True before its first prune)."""
@@ -327,9 +328,9 @@ class UnstructuredPruner:
         total = sum(int(np.prod(p.shape)) for p in self.params)
         pruned = 0
         for p in self.params:
-            mask = self._masks.get(p.name)
+            mask = self._pruned.get(p.name)
             if mask is not None:
-                pruned += int(mask.size) - int(mask.astype('int64').sum())
+                pruned += int(mask.astype('int64').sum())
         return pruned / total
 
     def prunable_sparsity(self):
