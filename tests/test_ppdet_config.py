@@ -19,6 +19,7 @@ CONFIGS = os.path.join(REPO, 'configs', 'ppdet')
 @pytest.fixture()
 def data_dir(tmp_path, monkeypatch):
     monkeypatch.setattr('prune_plugin.demo_data.ppdet_data.data_root', lambda: str(tmp_path))
+    monkeypatch.chdir(tmp_path)   # configs say data/ppdet_*: relative to the working folder
     return tmp_path
 
 

@@ -166,10 +166,13 @@ def test_yolov3_threshold_train_eval_export_stay_sparse(workdir):
     assert int(result.stdout.strip().splitlines()[-1]) == zeros
 
 
-def test_two_processes_keep_identical_masks(workdir):
-    probe = workdir / 'probe'
-    run_tool(workdir, None, PICODET, '--probe', str(probe), '-o', 'TrainDataset.sample_num=8',
-             'TrainReader.batch_size=2', 'epoch=2', 'save_dir=dist',
+@pytest.mark.parametrize('fleet', [False, True], ids=['DataParallel', 'fleet'])
+def test_two_processes_keep_identical_masks(workdir, fleet):
+    probe = workdir / f'probe{int(fleet)}'
+    flags = ['--fleet'] if fleet else []
+    run_tool(workdir, None, PICODET, '--probe', str(probe), *flags, '-o',
+             'TrainDataset.sample_num=8', 'TrainReader.batch_size=2', 'epoch=2',
+             f'save_dir=dist{int(fleet)}',
              'UnstructuredPrune.gmp.pruning_epochs=1', 'UnstructuredPrune.gmp.tunning_epochs=1',
              'UnstructuredPrune.gmp.pruning_steps=2',
              launch=[os.path.abspath(__file__)])
@@ -177,7 +180,8 @@ def test_two_processes_keep_identical_masks(workdir):
     assert [e['iteration'] for e in ranks[0]] == [1, 2, 3]   # events at iterations 0, 1, 2
     assert [round(e['sparsity'], 3) for e in ranks[0]] == [0.15, 0.675, 0.75]
     assert ranks[0] == ranks[1]
-    assert_exact_local_sparsity(load_weights(workdir / 'dist/picodet_m_prune_demo/model_final.pdparams'), 0.75)
+    final = workdir / f'dist{int(fleet)}' / 'picodet_m_prune_demo' / 'model_final.pdparams'
+    assert_exact_local_sparsity(load_weights(final), 0.75)
 
 
 def _probe_main(argv):

@@ -59,7 +59,8 @@ def _parser(command):
         parser.add_argument('--fleet', action='store_true', help="train with Fleet")
         parser.add_argument('--amp', action='store_true', help="automatic mixed precision")
         parser.add_argument('--use_vdl', action='store_true', help="log to VisualDL")
-        parser.add_argument('--vdl_log_dir', default='vdl_log_dir/scalar')
+        parser.add_argument('--vdl_log_dir', default=None,
+                            help="VisualDL folder (default: the config's vdl_log_dir)")
         parser.add_argument('--seed', type=int, default=None, help="fix paddle/numpy/random seeds")
     elif command == 'eval':
         parser.add_argument('--output_eval', default=None)
@@ -77,8 +78,6 @@ def _prepare(command, argv):
                 'save_prediction_only'):
         if getattr(args, key, None):
             cfg[key] = getattr(args, key)
-    if 'use_vdl' in vars(args) and not args.use_vdl and cfg.get('use_vdl'):
-        cfg['vdl_log_dir'] = cfg.get('vdl_log_dir', args.vdl_log_dir)
     paddle.set_device('gpu' if cfg.get('use_gpu') and paddle.is_compiled_with_cuda() else 'cpu')
     check_config(cfg)
     return args, cfg, spec
@@ -97,6 +96,11 @@ def train_main(argv):
         PruneConfigError: a bad pruning block (raised before the model is built).
     """
     args, cfg, spec = _prepare('train', argv)
+    if cfg.get('fleet') and int(os.environ.get('PADDLE_TRAINERS_NUM', '1')) < 2:
+        # Paddle 3.3's fleet.distributed_model wraps a single process in NoPipelineParallel,
+        # which only accepts a PipelineLayer: one process trains without Fleet.
+        logger.warning("--fleet with a single process: training without Fleet")
+        cfg['fleet'] = False
     if cfg.get('fleet'):
         init_fleet_env(cfg.get('find_unused_parameters', False))
     else:

@@ -21,7 +21,7 @@ import json
 import os
 
 import paddle.distributed as dist
-from ppdet.engine.callbacks import Callback, Checkpointer, VisualDLWriter
+from ppdet.engine.callbacks import Callback, Checkpointer, ComposeCallback, VisualDLWriter
 from ppdet.utils.logger import setup_logger
 
 from ..core.stats import total_sparse, total_sparse_conv1x1
@@ -79,7 +79,6 @@ class PruneCallback(Callback):
         Returns:
             The callback.
         """
-        from ppdet.engine.callbacks import ComposeCallback
         callback = cls(trainer, pruner)
         position = next((i for i, c in enumerate(trainer._callbacks)
                          if isinstance(c, Checkpointer)), len(trainer._callbacks))
