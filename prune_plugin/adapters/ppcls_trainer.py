@@ -105,6 +105,7 @@ class ClsCheckpoint(paddle.callbacks.ModelCheckpoint):
         self.prune_callback = prune_callback
         self.best_top1 = best_top1
         self.last_eval = {}
+        self.last_eval_epoch = None
 
     def on_epoch_begin(self, epoch=None, logs=None):
         super().on_epoch_begin(epoch, logs)
@@ -127,6 +128,7 @@ class ClsCheckpoint(paddle.callbacks.ModelCheckpoint):
         is_best = False
         if self.eval_loader is not None and global_epoch % self.eval_interval == 0:
             self.last_eval = evaluate(self.model, self.eval_loader)
+            self.last_eval_epoch = global_epoch
             top1 = self.last_eval.get('top1', 0.0)
             is_best = top1 > self.best_top1
             self.best_top1 = max(self.best_top1, top1)
@@ -196,8 +198,7 @@ def train(cfg, spec, output_dir=None):
     glob = cfg['Global']
     output_dir = output_dir or os.path.join(glob['output_dir'], cfg['Arch']['name'])
     train_loader = build_dataloader(cfg['DataLoader']['Train'])
-    eval_loader = build_dataloader(cfg['DataLoader']['Eval']) if glob['eval_during_train'] \
-        else None
+    eval_loader = build_dataloader(cfg['DataLoader']['Eval'])  # also for the final figures
     steps = len(train_loader)
     network = build_network(cfg)
     model = prepare_model(cfg, network, steps)
@@ -213,7 +214,8 @@ def train(cfg, spec, output_dir=None):
     if spec is not None:
         prune_cb = PruneCallback(spec, resume_from=resume or None)
         callbacks.append(prune_cb)
-    checkpoint = ClsCheckpoint(output_dir, glob['save_interval'], eval_loader,
+    checkpoint = ClsCheckpoint(output_dir, glob['save_interval'],
+                               eval_loader if glob['eval_during_train'] else None,
                                glob['eval_interval'], train_loader, states['epoch'], prune_cb,
                                states.get('best_top1', 0.0))
     callbacks.append(checkpoint)
@@ -223,7 +225,9 @@ def train(cfg, spec, output_dir=None):
     if remaining > 0:
         model.fit(train_loader, epochs=remaining, log_freq=glob['print_batch_step'], verbose=2,
                   callbacks=callbacks)
-    final = checkpoint.last_eval or (evaluate(model, eval_loader) if eval_loader else {})
+    final = checkpoint.last_eval
+    if checkpoint.last_eval_epoch != glob['epochs']:
+        final = evaluate(model, eval_loader)  # the last epoch was not an eval epoch
     return {'top1': final.get('top1'), 'top5': final.get('top5'),
             'best_top1': checkpoint.best_top1, 'total_sparse': total_sparse(network),
             'total_sparse_conv1x1': total_sparse_conv1x1(network), 'output_dir': output_dir,

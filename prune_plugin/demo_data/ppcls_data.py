@@ -146,21 +146,23 @@ def ensure_mnist(root=None):
 GENERATORS = {DIGITS_NAME: ensure_digits, MNIST_NAME: ensure_mnist}
 
 
-def ensure_dataset_for(path, root=None):
+def ensure_dataset_for(path):
     """Generate the demo dataset a config path points into, if it is one and is missing.
+
+    A path is a demo dataset's when it is a folder named like one (``.../digits``) or a file
+    directly in such a folder (``.../digits/train_list.txt``); the data is written there, so
+    ``./data/digits/...`` in a config works from any working directory.
 
     Args:
         path: A path from a config (``image_root`` or ``cls_label_path``).
-        root: Parent folder of the demo datasets.
 
     Returns:
-        True when ``path`` lies in a demo dataset folder (now generated), else False.
+        True when ``path`` belongs to a demo dataset (now generated), else False.
     """
-    parent = os.path.abspath(root or data_root())
     target = os.path.abspath(path)
-    for name, generate in GENERATORS.items():
-        folder = os.path.join(parent, name)
-        if target == folder or target.startswith(folder + os.sep):
-            generate(root)
+    for folder in (target, os.path.dirname(target)):
+        generate = GENERATORS.get(os.path.basename(folder))
+        if generate is not None:
+            generate(os.path.dirname(folder))
             return True
     return False
