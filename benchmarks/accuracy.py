@@ -218,6 +218,8 @@ def parse_args(argv=None):
     parser.add_argument('--pruning-steps', type=int, default=10, help='GMP ratio increases')
     parser.add_argument('--train-subset', type=int, default=0, help='use the first N train images')
     parser.add_argument('--jobs', type=int, default=1, help='parallel trainings (processes)')
+    parser.add_argument('--report-only', action='store_true',
+                        help='write the table and plot from the runs already logged; train nothing')
     parser.add_argument('--work-dir', default=os.path.join(REPO_ROOT, 'data', 'bench_accuracy'))
     parser.add_argument('--out-dir', default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -242,7 +244,7 @@ def main(argv=None):
         with open(log_path) as handle:
             runs = [r for r in map(json.loads, handle) if r.get('settings') == settings]
     done = {(r['row'], r['impl'], r['seed']) for r in runs}
-    tasks = tasks_for(args, done)
+    tasks = [] if args.report_only else tasks_for(args, done)
     print(f"{len(tasks)} trainings to run ({len(done)} already in {log_path})", flush=True)
     with open(log_path, 'a') as handle:
         if args.jobs > 1:
