@@ -1,4 +1,4 @@
-"""Sparse training for any ``paddle.Model.fit`` user: a ``paddle.callbacks.Callback`` that owns the pruner.
+"""Sparse training for ``paddle.Model.fit``: a ``paddle.callbacks.Callback`` that owns the pruner.
 
 Call order inside ``Model.fit`` (Paddle's hapi), and what the callback does there::
 

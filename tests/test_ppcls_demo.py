@@ -1,4 +1,4 @@
-"""The README's main job, run as a user would on a fresh machine (no data yet, nothing but the config).
+"""The README's main job, run as a user would on a fresh machine (no data yet, only the config).
 
 Trains MobileNetV1_x0_5 dense and 75% sparse (1x1 convs, GMP) with the same budget on the digits
 data and checks the sparse model stays within 1 point of top-1 of the dense one. The longest test
@@ -27,4 +27,5 @@ def test_demo_sparse_within_one_point_of_dense(tmp_path):
     assert rows['dense'][3] == 0.0 and rows['sparse'][3] == 0.75
     assert dense_top1 > 0.93
     assert dense_top1 - sparse_top1 <= 0.01, (dense_top1, sparse_top1)
-    assert (tmp_path / 'output' / 'demo' / 'MobileNetV1_x0_5' / 'sparse' / 'latest.pdparams').is_file()
+    assert (tmp_path / 'output' / 'demo' / 'MobileNetV1_x0_5' / 'sparse' /
+            'latest.pdparams').is_file()

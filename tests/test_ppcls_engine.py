@@ -48,14 +48,14 @@ def run_engine(tmp_path, epochs, *extra):
 
 
 def test_engine_trains_sparse_and_resumes_the_schedule(tmp_path):
+    from prune_plugin.adapters.ppcls_config import load_config, validate_config
     from prune_plugin.core import gmp_ratio_at
     from prune_plugin.core.schedule import GMPSchedule
 
     steps = 20  # 1258 images, batch 64
     iteration, sparsity, out = run_engine(tmp_path, 1)
-    schedule = GMPSchedule.from_configs(0.75, {
-        'stable_iterations': 0, 'pruning_iterations': 6 * steps, 'tunning_iterations': 6 * steps,
-        'pruning_steps': 12, 'initial_ratio': 0.15})
+    spec = validate_config(load_config(DEMO))
+    schedule = GMPSchedule.from_configs(spec.ratio, spec.gmp_configs(steps))
     assert iteration == steps
     zeros, total = conv1x1_zeros(plain_ppcls_model(str(out / 'latest')))
     assert zeros == round(gmp_ratio_at(steps - 1, schedule) * total) == round(sparsity * total)

@@ -1,4 +1,4 @@
-"""PaddleClas adapter, real training on the digits data (MobileNetV1_x0_25, 32x32, 5 steps/epoch)."""
+"""PaddleClas adapter: real training on the digits data (MobileNetV1_x0_25, 5 steps/epoch)."""
 import io
 import os
 from contextlib import redirect_stdout
@@ -88,7 +88,7 @@ def test_gmp_checkpoints_follow_schedule_and_load_without_plugin(gmp_run):
     for epoch in (1, 2, 3):
         prefix = os.path.join(ckpt_dir, f"epoch_{epoch}")
         zeros, total = conv1x1_zeros(plain_ppcls_model(prefix))
-        ratio = pruner.ratio_at(epoch * STEPS_PER_EPOCH - 1)  # in force after the epoch's last update
+        ratio = pruner.ratio_at(epoch * STEPS_PER_EPOCH - 1)  # after the epoch's last update
         assert zeros == round(ratio * total), (epoch, ratio)
         with open(f"{prefix}.pdprune") as f:
             assert f.read().strip() == '{"iteration": %d}' % (epoch * STEPS_PER_EPOCH)
@@ -141,7 +141,9 @@ def test_eval_and_export_cli_report_the_sparse_checkpoint(gmp_run, lists, tmp_pa
 def test_ratio_and_threshold_modes_give_promised_sparsity(lists, tmp_path, mode):
     block = ('UnstructuredPrune={mode: ratio, ratio: 0.55}' if mode == 'ratio'
              else 'UnstructuredPrune={mode: threshold, threshold: 0.01}')
-    result, _ = run_training(overrides_for(lists, tmp_path, 1, [block]))
+    result, _ = run_training(overrides_for(lists, tmp_path, 1,
+                                           [block, 'Global.use_visualdl=True']))
+    assert os.listdir(os.path.join(result['output_dir'], 'vdl'))  # hapi's VisualDL callback wrote
     pruner = result['pruner']
     state = paddle.load(os.path.join(result['output_dir'], 'epoch_1.pdparams'))
     weights = [state[p.name].numpy() for p in pruner.params]

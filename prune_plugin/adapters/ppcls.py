@@ -163,7 +163,7 @@ def eval_main(argv):
 
 
 def export_main(argv):
-    """``tools/export_model.py``: a sparse inference model (zeros kept) in Global.save_inference_dir.
+    """``tools/export_model.py``: a sparse inference model (zeros kept), Global.save_inference_dir.
 
     Raises:
         PruneConfigError: no ``Global.pretrained_model`` or a bad config.

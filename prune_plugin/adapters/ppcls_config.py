@@ -164,7 +164,8 @@ def _validate_global(cfg):
     for key in ('epochs', 'save_interval', 'eval_interval', 'print_batch_step'):
         _positive_int(f"Global.{key}", glob[key])
     if glob['device'] not in ('cpu', 'gpu', 'xpu', 'npu'):
-        raise PruneConfigError('Global.device', glob['device'], "one of ['cpu', 'gpu', 'xpu', 'npu']")
+        raise PruneConfigError('Global.device', glob['device'],
+                               "one of ['cpu', 'gpu', 'xpu', 'npu']")
     shape = glob['image_shape']
     if not (isinstance(shape, list) and len(shape) == 3 and all(
             isinstance(v, int) and v > 0 for v in shape)):
@@ -216,14 +217,16 @@ def _validate_loader(cfg, mode):
         raise PruneConfigError(key, section, "a mapping with dataset, sampler and loader")
     dataset = section.get('dataset') or {}
     if dataset.get('name') not in DATASETS:
-        raise PruneConfigError(f"{key}.dataset.name", dataset.get('name'), f"one of {list(DATASETS)}")
+        raise PruneConfigError(f"{key}.dataset.name", dataset.get('name'),
+                               f"one of {list(DATASETS)}")
     for field in ('image_root', 'cls_label_path'):
         if not isinstance(dataset.get(field), str):
             raise PruneConfigError(f"{key}.dataset.{field}", dataset.get(field), "a path")
     _one_named(dataset.get('transform_ops'), f"{key}.dataset.transform_ops", TRANSFORM_OPS)
     sampler = section.get('sampler') or {}
     if sampler.get('name', 'DistributedBatchSampler') not in SAMPLERS:
-        raise PruneConfigError(f"{key}.sampler.name", sampler.get('name'), f"one of {list(SAMPLERS)}")
+        raise PruneConfigError(f"{key}.sampler.name", sampler.get('name'),
+                               f"one of {list(SAMPLERS)}")
     _positive_int(f"{key}.sampler.batch_size", sampler.get('batch_size'))
 
 

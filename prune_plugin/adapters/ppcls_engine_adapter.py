@@ -86,7 +86,7 @@ class EnginePruneHook:
             self.resume_at = 0
 
     def wrap(self, fn):
-        """``fn`` (an optimizer's step / minimize) followed by ``pruner.step()``, once per update."""
+        """``fn`` (an optimizer's step / minimize), then ``pruner.step()``; once per update."""
         def wrapped(*args, **kwargs):
             if self._inside:
                 return fn(*args, **kwargs)

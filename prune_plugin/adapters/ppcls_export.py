@@ -22,7 +22,7 @@ def zero_count_of_params(params):
 
 
 def export(cfg):
-    """``paddle.jit.save`` the model of ``Global.pretrained_model`` to ``Global.save_inference_dir``.
+    """``paddle.jit.save`` ``Global.pretrained_model``'s model to ``Global.save_inference_dir``.
 
     The exported parameters are reloaded with ``paddle.jit.load`` and their zeros counted:
     they must equal the checkpoint's (nothing densified on the way).

@@ -58,7 +58,8 @@ def build_optimizer(opt_cfg, parameters, epochs, steps_per_epoch, multi_precisio
     reg_cfg = opt_cfg.get('regularizer')
     regularizer = None
     if reg_cfg:
-        decay = paddle.regularizer.L2Decay if reg_cfg['name'] == 'L2' else paddle.regularizer.L1Decay
+        decay = (paddle.regularizer.L2Decay if reg_cfg['name'] == 'L2'
+                 else paddle.regularizer.L1Decay)
         regularizer = decay(float(reg_cfg.get('coeff', 0.0)))
     optimizer = paddle.optimizer.Momentum(
         learning_rate=scheduler, momentum=float(opt_cfg.get('momentum', 0.9)),

@@ -1,4 +1,4 @@
-"""Train / evaluate a ``paddleclas.ppcls.arch`` model from a PaddleClas config with ``paddle.Model``.
+"""Train / evaluate a ``paddleclas.ppcls.arch`` model from a PaddleClas config with hapi.
 
 hapi supplies the loop, the progress bar (``ProgBarLogger``), the LR stepping (``LRScheduler``),
 VisualDL and data parallelism; :class:`ClsCheckpoint` (a ``ModelCheckpoint``) adds PaddleClas's
@@ -149,7 +149,8 @@ class ClsCheckpoint(paddle.callbacks.ModelCheckpoint):
 
 
 def evaluate(model, eval_loader):
-    """``{'top1', 'top5', 'loss'}`` of a prepared ``paddle.Model`` on ``eval_loader`` (all ranks)."""
+    """``{'top1', 'top5', 'loss'}`` of a prepared ``paddle.Model`` on ``eval_loader`` (all ranks).
+    """
     result = model.evaluate(eval_loader, verbose=0)
     out = {}
     for key, value in result.items():

@@ -27,7 +27,7 @@ _DONE_MARK = '.complete'
 
 
 def dataset_dir(name, root=None):
-    """Folder of dataset ``name`` under ``root`` (default :func:`prune_plugin.demo_data.data_root`)."""
+    """Folder of dataset ``name`` under ``root`` (default: ``data_root()``)."""
     return os.path.join(root or data_root(), name)
 
 
@@ -117,7 +117,7 @@ def ensure_digits(root=None):
 
 
 def ensure_mnist(root=None):
-    """Download MNIST through Paddle's dataset code (needs network once) and write it in list format.
+    """Download MNIST through Paddle's dataset code (network, once); write it in list format.
 
     Returns:
         The dataset folder (``<root>/mnist``).
