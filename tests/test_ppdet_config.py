@@ -153,3 +153,17 @@ def test_padgt_int64_fixes_picodet_assigners_on_paddle3():
     atss, tal = assign(PadGTInt64)
     assert atss.dtype == paddle.int64 and int((atss != 3).sum()) == 5
     assert set(np.unique(tal.numpy())) <= {0, 1, 2, 3} and int((tal != 3).sum()) > 0
+
+
+def test_slim_config_file_is_read_like_ppdet_slim_config(tmp_path, data_dir):
+    from prune_plugin.adapters.ppdet_config import load_ppdet_config
+    base = _config(tmp_path, "slim: null\n")
+    slim = tmp_path / 'slim.yml'
+    slim.write_text("slim: UnstructuredPrune\nUnstructuredPrune:\n  ratio: 0.5\n"
+                    "  sparse_block: [2, 1]\n")
+    cfg, spec = load_ppdet_config(base)
+    assert spec is None and 'slim' not in cfg
+    cfg, spec = load_ppdet_config(base, slim_config=str(slim))
+    # merged over the base config's block, as ppdet merges YAML files
+    assert (spec.ratio, spec.sparse_block, spec.gmp['pruning_epochs']) == (0.5, (2, 1), 4)
+    assert cfg['filename'] == 'case' and 'slim' not in cfg
