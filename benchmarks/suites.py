@@ -100,6 +100,9 @@ def run_one(suite, run, work_dir, smoke, env, timeout):
                plugin_calls=timing['calls'], pruner=timing.get('pruner'),
                plugin_seconds_by_label=timing.get('seconds_by_label'))
     row['plugin_share'] = timing['plugin_seconds'] / timing['train_seconds']
+    row['span_seconds'] = timing.get('span_seconds', 0.0)
+    if row['span_seconds'] > 0:
+        row['plugin_share_of_loop'] = timing['plugin_seconds'] / row['span_seconds']
     checkpoint = suite.checkpoint(out_dir)
     if not os.path.isfile(checkpoint):
         row['error'] = f"no checkpoint at {checkpoint}"

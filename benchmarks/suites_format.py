@@ -5,7 +5,7 @@ from _common import markdown_table
 
 HEADERS = ('suite', 'run', 'budget', 'metric', '1x1-conv zeros in checkpoint',
            'configured ratio asks', 'all weights zero', '.pdparams', 'vs dense', 'deflated',
-           'train (s)', 'pruner (s)', 'pruner share')
+           'train (s)', 'pruner (s)', 'pruner share: of train / of loop')
 
 
 def mb(n_bytes):
@@ -44,8 +44,15 @@ def row_cells(row):
         f"{row['size_vs_dense']:.2f}x" if 'size_vs_dense' in row else '-',
         mb(ckpt['zlib_bytes']), f"{row['train_seconds']:.1f}",
         f"{row['plugin_seconds']:.2f}" if row['run'] != 'dense' else '-',
-        f"{100 * row['plugin_share']:.2f} %" if row['run'] != 'dense' else '-',
+        _share_cell(row),
     ]
+
+
+def _share_cell(row):
+    if row['run'] == 'dense':
+        return '-'
+    loop = row.get('plugin_share_of_loop')
+    return f"{100 * row['plugin_share']:.2f} % / " + (f"{100 * loop:.2f} %" if loop else '-')
 
 
 def _builtin_notes(rows):
@@ -67,6 +74,37 @@ def _builtin_notes(rows):
     return notes
 
 
+def _duplicate_notes(rows):
+    """Where the file lists more 1x1 weights than the pruner prunes (shared parameters)."""
+    notes = []
+    for row in rows:
+        pruner, ckpt = row.get('pruner'), row.get('checkpoint')
+        if not pruner or not ckpt or pruner['prunable_weights'] == ckpt['conv1x1_weights']:
+            continue
+        extra = ckpt['conv1x1_weights'] - pruner['prunable_weights']
+        notes.append(
+            f"- {row['title']}: the file lists {ckpt['conv1x1_weights']:,} 1x1-conv weights, the "
+            f"pruner prunes {pruner['prunable_weights']:,} distinct ones: {extra:,} are the same "
+            f"parameters saved under a second name (shared layers in the state dict), counted "
+            f"in both N and the zeros, so the ratio is unchanged.")
+    return notes
+
+
+def _breakdown_notes(rows, top=4):
+    """The largest contributors to each sparse run's pruner time (inclusive seconds)."""
+    notes = []
+    for row in rows:
+        by_label = row.get('plugin_seconds_by_label') or {}
+        if row['run'] == 'dense' or not by_label:
+            continue
+        calls = row.get('plugin_calls') or {}
+        parts = [f"`{label}` {seconds:.2f} s ({calls.get(label, 0)} calls)" for label, seconds
+                 in sorted(by_label.items(), key=lambda kv: -kv[1])[:top]]
+        notes.append(f"- pruner time, {row['title']} / {row['run']} (inclusive, nested calls "
+                     f"overlap): " + ', '.join(parts) + '.')
+    return notes
+
+
 def results_markdown(rows, meta):
     """The whole ``results/suites.md`` text."""
     import paddle
@@ -77,8 +115,8 @@ def results_markdown(rows, meta):
         f"{meta['threads']}, `{meta['command']}`, {meta['date']}, "
         f"{meta['total_seconds'] / 60:.1f} min in all{' (SMOKE budgets)' if meta['smoke'] else ''}.",
         "",
-        "Each row: the demo config trained by `tools/train.py` for the budget shown (dense = "
-        "`-o slim=null`), then its final checkpoint evaluated by `tools/eval.py` and read back "
+        "Each row: the demo config trained by `tools/train.py` for the budget shown (dense: the same "
+        "config with its `slim` key removed by `-o slim=null`, PaddleSeg `-o slim=None`), then its final checkpoint evaluated by `tools/eval.py` and read back "
         "from disk. Metrics on the demo's generated validation set (16 images for ppseg and "
         "ppdet, 539 for ppcls), so a point or two is noise.", "",
         markdown_table(HEADERS, [row_cells(r) for r in rows]), "",
@@ -94,7 +132,10 @@ def results_markdown(rows, meta):
         "gradient-masking hook in backward, sparsity logging), measured by wrapping those "
         "calls from outside (`benchmarks/suites_launcher.py`). ppdet built-in: PaddleSlim's "
         "`step()`, `update_params()` and its forward pre-hook, which multiplies each weight by "
-        "its mask before every forward (`benchmarks/suites_ppdet_builtin.py`).",
+        "its mask before every forward (`benchmarks/suites_ppdet_builtin.py`). **pruner share**: "
+        "pruner seconds / train seconds, and / the loop span (from the first call into the "
+        "pruning code to the end of the last: the training steps after the first, with the "
+        "epoch-end checkpoints, without start-up).",
         "- **ppdet built-in** runs ppdet's own path (`cfg['unstructured_prune'] = True`, "
         "`Trainer` creates `UnstructuredPruner` from its workspace -> "
         "`paddleslim.GMPUnstructuredPruner`) with the same ratio, 1x1 convs, local sparsity "
@@ -102,7 +143,7 @@ def results_markdown(rows, meta):
         "(`param * mask` then fails); in that process only, `paddleslim.GMPUnstructuredPruner` "
         "is a subclass writing the same masks as float32 (`benchmarks/_common.py`).",
     ]
-    lines += _builtin_notes(rows)
+    lines += _builtin_notes(rows) + _duplicate_notes(rows) + _breakdown_notes(rows)
     errors = [r for r in rows if r.get('error')]
     for row in errors:
         lines.append(f"- {row['title']} / {row['run']}: {row['error']}")

@@ -17,7 +17,8 @@ Nested timed calls are counted once (the outermost). The result is written as JS
     python benchmarks/suites_launcher.py --timing-out t.json -c CFG [tools/train.py options]
 
 ``{"train_rc": 0, "train_seconds": wall time of the train command (model build, data loading,
-training, checkpoints), "plugin_seconds": time inside the wrapped calls, "calls": {label: n},
+training, checkpoints), "plugin_seconds": time inside the wrapped calls, "span_seconds": from the first wrapped call
+to the end of the last (the training loop after the first step), "calls": {label: n},
 "seconds_by_label": {label: inclusive seconds, nested calls too}, "pruner": the spec and final state}``.
 """
 import functools
@@ -40,6 +41,8 @@ class PluginTimer:
         self.seconds = 0.0
         self.calls = {}
         self.seconds_by_label = {}
+        self.first_start = None     # the span from the first call in to the last return:
+        self.last_end = None        # the training loop, as the pruning code sees it
         self._depth = 0
 
     def wrap(self, label, fn):
@@ -50,15 +53,24 @@ class PluginTimer:
             outermost = self._depth == 0
             self._depth += 1
             start = time.perf_counter()
+            if self.first_start is None:
+                self.first_start = start
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent = time.perf_counter() - start
+                end = time.perf_counter()
+                spent = end - start
                 self._depth -= 1
                 if outermost:
                     self.seconds += spent
+                    self.last_end = end
                 self.seconds_by_label[label] = self.seconds_by_label.get(label, 0.0) + spent
         return timed
+
+    @property
+    def span_seconds(self):
+        """Seconds from the first wrapped call to the end of the last one (0 without calls)."""
+        return 0.0 if self.first_start is None else self.last_end - self.first_start
 
     def patch(self, owner, names, prefix):
         """Set each ``owner.<name>`` that exists (also inherited) to its timed version."""
@@ -150,6 +162,7 @@ def main(argv):
     result['train_rc'] = run('train', train_args)
     result['train_seconds'] = time.perf_counter() - start
     result['plugin_seconds'] = timer.seconds
+    result['span_seconds'] = timer.span_seconds
     result['calls'] = dict(timer.calls)
     result['seconds_by_label'] = dict(timer.seconds_by_label)
     if built:

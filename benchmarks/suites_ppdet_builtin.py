@@ -98,7 +98,8 @@ def train(config, opts, seed):
         trainer.load_weights(cfg.pretrain_weights)
     trainer.train(False)
     return {'train_rc': 0, 'train_seconds': time.perf_counter() - start,
-            'plugin_seconds': timer.seconds, 'calls': dict(timer.calls),
+            'plugin_seconds': timer.seconds, 'span_seconds': timer.span_seconds,
+            'calls': dict(timer.calls),
             'seconds_by_label': dict(timer.seconds_by_label),
             'pruner_class': type(trainer.pruner).__name__}
 

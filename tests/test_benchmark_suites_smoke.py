@@ -66,6 +66,8 @@ def test_suites_smoke_ppseg(tmp_path):
     assert sparse['plugin_calls']['pruner.step'] == PPSEG_ITERS
     assert 0.0 < sparse['plugin_seconds'] < sparse['train_seconds']
     assert sparse['plugin_share'] == sparse['plugin_seconds'] / sparse['train_seconds']
+    assert 0.0 < sparse['span_seconds'] < sparse['train_seconds']
+    assert sparse['plugin_share'] < sparse['plugin_share_of_loop'] < 1.0
     assert dense['plugin_calls'].get('pruner.step', 0) == 0
 
     table = out_md.read_text()
