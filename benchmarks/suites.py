@@ -120,6 +120,18 @@ def run_one(suite, run, work_dir, smoke, env, timeout):
     return row
 
 
+def code_version():
+    """``HEAD``'s short hash, ``+dirty`` when prune_plugin/, tools/ or configs/ have changes."""
+    def git(*args):
+        return subprocess.run(['git', *args], cwd=REPO_ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    try:
+        dirty = git('status', '--porcelain', '--', 'prune_plugin', 'tools', 'configs')
+        return (git('rev-parse', '--short', 'HEAD') or 'unknown') + ('+dirty' if dirty else '')
+    except OSError:
+        return 'unknown'
+
+
 def add_relative_sizes(rows):
     """``size_vs_dense`` = checkpoint bytes / the same suite's dense checkpoint bytes."""
     dense = {r['suite']: r['checkpoint']['bytes'] for r in rows
@@ -178,7 +190,7 @@ def main(argv=None):
     meta = {'date': datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), 'smoke': args.smoke,
             'threads': args.threads, 'total_seconds': time.perf_counter() - start,
             'command': 'python benchmarks/suites.py ' + ' '.join(argv or sys.argv[1:]),
-            'work_dir': work_dir}
+            'work_dir': work_dir, 'code_version': code_version()}
     out = args.out or (None if args.smoke else os.path.join(RESULTS_DIR, 'suites.md'))
     if out:
         with open(out, 'w') as handle:

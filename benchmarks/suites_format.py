@@ -112,11 +112,14 @@ def results_markdown(rows, meta):
     lines = [
         "# Demo suites: dense vs prune_plugin (vs ppdet's built-in pruner)", "",
         f"Paddle {paddle.__version__}, CPU ({platform.machine()}), OMP_NUM_THREADS="
-        f"{meta['threads']}, `{meta['command']}`, {meta['date']}, "
-        f"{meta['total_seconds'] / 60:.1f} min in all{' (SMOKE budgets)' if meta['smoke'] else ''}.",
+        f"{meta['threads']}, `{meta['command']}`, commit {meta.get('code_version', '?')}, "
+        f"{meta['date']}, "
+        f"{meta['total_seconds'] / 60:.1f} min in all"
+        f"{' (SMOKE budgets)' if meta['smoke'] else ''}.",
         "",
-        "Each row: the demo config trained by `tools/train.py` for the budget shown (dense: the same "
-        "config with its `slim` key removed by `-o slim=null`, PaddleSeg `-o slim=None`), then its final checkpoint evaluated by `tools/eval.py` and read back "
+        "Each row: the demo config trained by `tools/train.py` for the budget shown (dense: "
+        "the same config with its `slim` key removed by `-o slim=null`, PaddleSeg "
+        "`-o slim=None`), then its final checkpoint evaluated by `tools/eval.py` and read back "
         "from disk. Metrics on the demo's generated validation set (16 images for ppseg and "
         "ppdet, 539 for ppcls), so a point or two is noise.", "",
         markdown_table(HEADERS, [row_cells(r) for r in rows]), "",

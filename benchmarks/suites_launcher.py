@@ -16,10 +16,12 @@ Nested timed calls are counted once (the outermost). The result is written as JS
 
     python benchmarks/suites_launcher.py --timing-out t.json -c CFG [tools/train.py options]
 
-``{"train_rc": 0, "train_seconds": wall time of the train command (model build, data loading,
-training, checkpoints), "plugin_seconds": time inside the wrapped calls, "span_seconds": from the first wrapped call
-to the end of the last (the training loop after the first step), "calls": {label: n},
-"seconds_by_label": {label: inclusive seconds, nested calls too}, "pruner": the spec and final state}``.
+- ``train_rc``, ``train_seconds``: exit code and wall time of the train command (model build,
+  data loading, training, checkpoints);
+- ``plugin_seconds``: time inside the wrapped calls; ``span_seconds``: from the first wrapped
+  call to the end of the last (the training loop after the first step);
+- ``calls`` ``{label: n}``, ``seconds_by_label`` ``{label: inclusive seconds}``;
+- ``pruner``: the spec the run was built from and where its pruner ended.
 """
 import functools
 import json
@@ -99,7 +101,8 @@ def install_plugin_timer(suite):
     """Wrap the plugin's training-time entry points (see the module docstring).
 
     Args:
-        suite: ``'ppdet'``, ``'ppseg'`` or ``'ppcls'`` (ppdet's callback is only imported for ppdet).
+        suite: ``'ppdet'``, ``'ppseg'`` or ``'ppcls'`` (ppdet's callback is imported for ppdet
+            only).
 
     Returns:
         The :class:`PluginTimer` that accumulates the time.
