@@ -39,23 +39,34 @@ from suites_launcher import PluginTimer  # noqa: E402
 SLIM_TIMED_METHODS = ('step', 'update_params', '_forward_pre_hook')
 
 
-def ppdet_builtin_block(spec, steps_per_epoch):
+def ppdet_builtin_block(spec, steps_per_epoch=None):
     """ppdet's ``UnstructuredPruner`` arguments equivalent to a plugin :class:`PruneSpec`.
 
+    Args:
+        spec: The run's validated ``UnstructuredPrune`` block.
+        steps_per_epoch: Needed only to turn ``*_iterations`` GMP fields into epochs.
+
+    Returns:
+        The block as ppdet's ``UnstructuredPruner`` takes it (its schedule is in epochs).
+
     Raises:
-        ValueError: the spec is not one ppdet's built-in pruner can express (GMP in epochs,
-            local sparsity, no blocks / patterns / regex lists).
+        ValueError: the spec is not one ppdet's built-in pruner can express (local GMP ratio
+            pruning of whole epochs, no blocks / patterns / regex lists).
     """
-    gmp = spec.gmp or {}
+    if not spec.gmp:
+        raise ValueError("ppdet's built-in pruner is GMP only: the block needs a gmp schedule")
+    gmp = spec.gmp
     block = {'ratio': spec.ratio, 'prune_params_type': spec.prune_params_type,
              'pruning_steps': gmp.get('pruning_steps'), 'initial_ratio': gmp.get('initial_ratio')}
     for phase in ('stable', 'pruning', 'tunning'):
         if f"{phase}_epochs" in gmp:
             block[f"{phase}_epochs"] = gmp[f"{phase}_epochs"]
-        elif gmp.get(f"{phase}_iterations", 0) % steps_per_epoch == 0:
-            block[f"{phase}_epochs"] = gmp.get(f"{phase}_iterations", 0) // steps_per_epoch
-        else:
-            raise ValueError(f"gmp.{phase}_iterations is not a whole number of epochs")
+            continue
+        iterations = gmp.get(f"{phase}_iterations", 0)
+        if iterations and (not steps_per_epoch or iterations % steps_per_epoch):
+            raise ValueError(f"gmp.{phase}_iterations={iterations} is not a whole number of "
+                             f"epochs ({steps_per_epoch} steps each)")
+        block[f"{phase}_epochs"] = iterations // steps_per_epoch if iterations else 0
     if not spec.local_sparsity or tuple(spec.sparse_block) != (1, 1) or spec.sparse_pattern \
             or spec.prune_params or spec.skip_params or spec.mode != 'ratio':
         raise ValueError("ppdet's built-in pruner only does local GMP ratio pruning, 1x1 blocks")
@@ -90,8 +101,7 @@ def train(config, opts, seed):
     init_parallel_env()
     if seed is not None:
         set_random_seed(seed)
-    # Steps per epoch only matter for *_iterations fields; the demo uses epochs.
-    merge_config({'UnstructuredPruner': ppdet_builtin_block(spec, steps_per_epoch=1)})
+    merge_config({'UnstructuredPruner': ppdet_builtin_block(spec)})  # the demo: epochs
     cfg['unstructured_prune'] = True
     trainer = Trainer(cfg, mode='train')
     if cfg.get('pretrain_weights'):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -98,3 +99,33 @@ def test_measure_checkpoint_counts_and_masks(tmp_path):
     assert result['bytes'] == os.path.getsize(path)
     assert result['expected_zeros'] == round(0.75 * 15) + round(0.75 * 6) == 11 + 4
     assert expected_zeros([a, b], 0.75, local_sparsity=False) == round(0.75 * 21) == 16
+
+
+class _IgnoreTagsLoader(yaml.SafeLoader):
+    """ppdet YAML has ``!COCODataSet``-style tags; the prune block has none."""
+
+
+_IgnoreTagsLoader.add_multi_constructor('!', lambda loader, suffix, node: None)
+
+
+def test_ppdet_builtin_block_mirrors_the_demo_block():
+    """The built-in run gets the demo's ratio, 1x1 convs and GMP epochs in ppdet's own keys."""
+    sys.path.insert(0, BENCH)
+    from suites_ppdet_builtin import ppdet_builtin_block
+
+    from prune_plugin.core.spec import PruneSpec
+
+    with open(os.path.join(REPO, 'configs', 'ppdet', 'picodet_m_prune_demo.yml')) as handle:
+        block = yaml.load(handle, Loader=_IgnoreTagsLoader)['UnstructuredPrune']
+    spec = PruneSpec.from_block(block)
+    assert ppdet_builtin_block(spec, steps_per_epoch=12) == {
+        'ratio': 0.75, 'prune_params_type': 'conv1x1_only', 'pruning_steps': 4,
+        'initial_ratio': 0.15, 'stable_epochs': 0, 'pruning_epochs': 4, 'tunning_epochs': 4}
+    # iterations convert when they are whole epochs; what ppdet cannot express is refused
+    spec_it = PruneSpec.from_block({**block, 'gmp': {
+        'stable_iterations': 0, 'pruning_iterations': 48, 'tunning_iterations': 24,
+        'pruning_steps': 4, 'initial_ratio': 0.15}})
+    assert ppdet_builtin_block(spec_it, steps_per_epoch=12)['tunning_epochs'] == 2
+    for change in ({'local_sparsity': False}, {'sparse_block': [2, 1]}):
+        with pytest.raises(ValueError):
+            ppdet_builtin_block(PruneSpec.from_block({**block, **change}), steps_per_epoch=12)
