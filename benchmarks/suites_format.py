@@ -33,11 +33,11 @@ def row_cells(row):
     name = row['title']
     head = [name, row['run'], row['budget']]
     if 'checkpoint' not in row:
-        return head + [row.get('error', '?')] + [''] * (len(HEADERS) - 4)
+        return head + [row.get('error', '?').replace('|', '/')] + [''] * (len(HEADERS) - 4)
     ckpt = row['checkpoint']
     metric = row.get('metric')
     metric_cell = f"{row['metric_name']} {metric:.2f}" if metric is not None else \
-        row.get('error', '-')
+        row.get('error', '-').replace('|', '/')
     return head + [
         metric_cell, _zeros_cell(ckpt), _expected_cell(row),
         f"{100 * ckpt['zeros'] / ckpt['weights']:.2f} %", mb(ckpt['bytes']),
