@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import paddle
 import pytest
 
 from test_ppcls_train import DEMO, REPO, conv1x1_zeros, plain_ppcls_model
@@ -65,3 +66,14 @@ def test_engine_trains_sparse_and_resumes_the_schedule(tmp_path):
     zeros, total = conv1x1_zeros(plain_ppcls_model(str(out / 'latest')))
     assert zeros == round(gmp_ratio_at(2 * steps - 1, schedule) * total)
     assert np.isclose(sparsity, zeros / total)
+
+
+def test_engine_with_ema_saves_exactly_sparse_ema_weights(tmp_path):
+    iteration, sparsity, out = run_engine(tmp_path, 1, 'EMA.decay=0.9')
+    # with EMA on, PaddleClas saves the EMA copy as .pdparams and the raw weights as .pdema
+    ema_zeros, total = conv1x1_zeros(plain_ppcls_model(str(out / 'latest')))
+    raw = paddle.load(str(out / 'latest.pdema'))
+    raw_zeros = sum(int((v.numpy() == 0).sum()) for k, v in raw.items()
+                    if len(v.shape) == 4 and tuple(v.shape[2:]) == (1, 1))
+    assert iteration == 20
+    assert ema_zeros == raw_zeros == round(sparsity * total) > 0
