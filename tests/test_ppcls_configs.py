@@ -60,3 +60,45 @@ def test_overrides_and_base_merge():
         load_config(CONFIGS[0], ['DataLoader.Train.dataset.transform_ops.9.X=1'])
     with pytest.raises(PruneConfigError, match='KEY=VALUE'):
         load_config(CONFIGS[0], ['Global.epochs'])
+
+
+def test_lr_schedules_follow_paddleclas_semantics():
+    from prune_plugin.adapters.ppcls_optim import build_lr
+
+    def values(lr_cfg, epochs, steps, at):
+        sched = build_lr(lr_cfg, epochs, steps)
+        seen = []
+        for it in range(max(at) + 1):
+            seen.append(sched.get_lr() if hasattr(sched, 'get_lr') else sched())
+            sched.step()
+        return [seen[i] for i in at]
+
+    piecewise = {'name': 'Piecewise', 'decay_epochs': [2, 4], 'values': [0.1, 0.01, 0.001]}
+    assert values(piecewise, 6, 10, [0, 19, 20, 39, 40]) == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001])
+    cosine = {'name': 'Cosine', 'learning_rate': 0.1, 'warmup_epoch': 1}
+    got = values(cosine, 5, 10, [0, 5, 10, 30, 49])
+    assert got[:3] == pytest.approx([0.0, 0.05, 0.1])  # linear warm-up over the first epoch
+    assert got[3] == pytest.approx(0.05, abs=1e-9)   # cosine half-way through the other 40 steps
+    assert got[4] < 0.001
+
+
+def test_celoss_label_smoothing():
+    import paddle
+    from prune_plugin.adapters.ppcls_optim import CELoss
+
+    logits = paddle.to_tensor([[2.0, 0.0, -1.0]])
+    label = paddle.to_tensor([[0]])
+    logp = paddle.nn.functional.log_softmax(logits).numpy()[0]
+    smooth = 0.1
+    target = [1 - smooth + smooth / 3, smooth / 3, smooth / 3]
+    expected = -sum(t * lp for t, lp in zip(target, logp))
+    assert float(CELoss(epsilon=smooth)(logits, label)) == pytest.approx(expected, rel=1e-5)
+    assert float(CELoss()(logits, label)) == pytest.approx(-logp[0], rel=1e-5)
+
+
+def test_amp_level_is_validated():
+    cfg = load_config(os.path.join(REPO, 'configs', 'ppcls', 'mobilenetv1_prune_demo.yml'),
+                      ['AMP={level: O3}'])
+    with pytest.raises(PruneConfigError, match="AMP.level='O3'"):
+        validate_config(cfg)

@@ -82,9 +82,15 @@ class CELoss(paddle.nn.Layer):
         self.epsilon = float(epsilon or 0.0)
 
     def forward(self, logits, label):
-        label = label.reshape([-1, 1]).astype('int64')
-        loss = F.cross_entropy(logits.astype('float32'), label,
-                               label_smoothing=self.epsilon)
+        logits = logits.astype('float32')
+        label = label.reshape([-1]).astype('int64')
+        if self.epsilon > 0:
+            # cross_entropy(label_smoothing=...) has no int64 kernel on Paddle 3.3 CPU: smooth
+            # a one-hot target instead (same formula: (1 - eps) * onehot + eps / classes)
+            target = F.label_smooth(F.one_hot(label, logits.shape[-1]), epsilon=self.epsilon)
+            loss = F.cross_entropy(logits, target, soft_label=True)
+        else:
+            loss = F.cross_entropy(logits, label.reshape([-1, 1]))
         return loss * self.weight
 
 
