@@ -135,3 +135,20 @@ def test_total_sparse_and_conv1x1():
     assert total_sparse(model) == 32 / total
     assert total_sparse_conv1x1(model) == 32 / (8 * 16 + 16 * 13)
     assert UnstructuredPruner.total_sparse(model) == total_sparse(model)
+
+
+def test_weighted_block_selection_equals_a_stable_sort_of_the_blocks():
+    """The partial selection picks what sorting the blocks and summing their sizes would."""
+    rng = np.random.RandomState(0)
+    for _ in range(2000):
+        n = rng.randint(1, 40)
+        scores = rng.randint(0, 6, n).astype('float32')  # many ties
+        scores[rng.rand(n) < 0.2] = mask_ops.PRUNED_SCORE
+        sizes = rng.choice([1, 2, 9, 18], n)
+        budget = rng.randint(0, sizes.sum() + 3)
+        order = np.argsort(scores, kind='stable')
+        count = int(np.searchsorted(np.cumsum(sizes[order]), budget, side='right'))
+        expected = np.zeros(n, bool)
+        expected[order[:count]] = True
+        threshold, ties = mask_ops.smallest_threshold(scores, sizes, budget)
+        np.testing.assert_array_equal(mask_ops.prune_below(scores, threshold, ties), expected)

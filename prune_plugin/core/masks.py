@@ -90,8 +90,7 @@ def smallest_threshold(scores, sizes, budget):
     Units with ``score < threshold`` are pruned, then the first ``ties`` units (in flat order)
     with ``score == threshold``. When all units have size 1 this prunes exactly ``budget``
     units; with blocks it prunes the most blocks, in score order, whose sizes add up to at
-    most ``budget``. Uses a partial selection (``np.partition``), not a full sort, when all
-    units have the same size.
+    most ``budget``. Uses a partial selection (``np.partition``), never a full sort.
 
     Args:
         scores: 1-D float array.
@@ -113,13 +112,20 @@ def smallest_threshold(scores, sizes, budget):
         t = np.partition(scores, count - 1)[count - 1]
         below = int(np.count_nonzero(scores < t))
         return float(t), count - below
-    order = np.argsort(scores, kind='stable')
-    count = int(np.searchsorted(np.cumsum(sizes[order]), budget, side='right'))
-    if count == 0:
+    # Blocks of different sizes: the k-th smallest score over the weights (each weight carries
+    # its block's score) is a partial selection too. Every block scoring below it fits in the
+    # budget; blocks tied with it are then taken in flat order while they fit, which is what
+    # a stable sort of the blocks followed by a cumulative sum of their sizes would choose.
+    per_weight = np.repeat(scores, sizes)
+    t = np.partition(per_weight, budget - 1)[budget - 1]
+    del per_weight
+    below = scores < t
+    room = budget - int(sizes[below].sum())
+    tied_sizes = sizes[scores == t]
+    fits = int(np.searchsorted(np.cumsum(tied_sizes), room, side='right'))
+    if fits == 0 and not below.any():
         return float('-inf'), 0
-    t = scores[order[count - 1]]
-    below = int(np.count_nonzero(scores < t))
-    return float(t), count - below
+    return float(t), fits
 
 
 def prune_below(scores, threshold, ties):

@@ -84,6 +84,7 @@ class UnstructuredPruner:
         self.iteration = 0
         self._ties = {}
         self._optimizer = None
+        self._score_cache = {}
         self._pruned = {}  # name -> bool tensor, True where pruned (1 byte per weight)
         self._hooks = {}
         self._needs_update = True
@@ -158,8 +159,12 @@ class UnstructuredPruner:
         before = self.sparsity() if self._pruned else 0.0
         self.thresholds = {}
         self._ties = {}
-        self.update_threshold()
-        self._update_masks()
+        self._score_cache = {}  # scores computed by update_threshold, reused once by the masks
+        try:
+            self.update_threshold()
+            self._update_masks()
+        finally:
+            self._score_cache = {}
         self._needs_update = False
         after = self.sparsity()
         if self.mode == 'ratio' and after != before and _rank() == 0:
@@ -179,9 +184,15 @@ class UnstructuredPruner:
             return np.ones(p.shape, dtype=bool)
         return ~pruned.numpy()
 
-    def _scores(self, p, weight):
-        return mask_ops.unit_scores(weight, self._keep_of(p), self.sparse_block, p.out_axis,
-                                    p.in_axis)
+    def _scores(self, p, weight=None):
+        cached = self._score_cache.pop(p.name, None)
+        if cached is not None:
+            return cached
+        weight = p.param.numpy() if weight is None else weight
+        scores = mask_ops.unit_scores(weight, self._keep_of(p), self.sparse_block, p.out_axis,
+                                      p.in_axis)
+        self._score_cache[p.name] = scores
+        return scores
 
     def update_threshold(self):
         """Set the thresholds the next mask update uses (the override point for a criterion).
@@ -197,7 +208,7 @@ class UnstructuredPruner:
             return
         if self.local_sparsity:
             for p in self.params:
-                scores, sizes = self._scores(p, p.param.numpy())
+                scores, sizes = self._scores(p)
                 budget = round(self.ratio * int(np.prod(p.shape)))
                 t, ties = mask_ops.smallest_threshold(
                     scores.ravel(), None if sizes is None else sizes.ravel(), budget)
@@ -206,12 +217,13 @@ class UnstructuredPruner:
             return
         all_scores, all_sizes = [], []
         for p in self.params:
-            scores, sizes = self._scores(p, p.param.numpy())
+            scores, sizes = self._scores(p)
             all_scores.append(scores.ravel())
-            all_sizes.append(np.ones(scores.size, np.int64) if sizes is None else sizes.ravel())
+            if sizes is not None:
+                all_sizes.append(sizes.ravel())
         total = sum(int(np.prod(p.shape)) for p in self.params)
         flat = np.concatenate(all_scores)
-        flat_sizes = None if tuple(self.sparse_block) == (1, 1) else np.concatenate(all_sizes)
+        flat_sizes = np.concatenate(all_sizes) if all_sizes else None
         self.threshold, self._ties['*'] = mask_ops.smallest_threshold(
             flat, flat_sizes, round(self.ratio * total))
 
@@ -224,8 +236,7 @@ class UnstructuredPruner:
             return
         global_ties = self._ties.get('*', 0)
         for p in self.params:
-            weight = p.param.numpy()
-            scores, _ = self._scores(p, weight)
+            scores, _ = self._scores(p)
             if self.local_sparsity:
                 threshold, ties = self.thresholds[p.name], self._ties.get(p.name, 0)
             else:
