@@ -166,6 +166,22 @@ def test_yolov3_threshold_train_eval_export_stay_sparse(workdir):
     assert int(result.stdout.strip().splitlines()[-1]) == zeros
 
 
+def test_ppdet_builtin_pruner_slim_config_trains_through_the_plugin(workdir):
+    slim = workdir / 'picodet_m_unstructured_prune_75.yml'
+    slim.write_text("slim: UnstructuredPruner\nUnstructuredPruner:\n  stable_epochs: 0\n"
+                    "  pruning_epochs: 150\n  tunning_epochs: 150\n  pruning_steps: 300\n"
+                    "  ratio: 0.75\n  initial_ratio: 0.15\n  prune_params_type: conv1x1_only\n")
+    log = run_tool(workdir, 'train.py', PICODET, '--slim_config', str(slim), '-o',
+                   'TrainDataset.sample_num=8', 'epoch=1', 'save_dir=builtin')
+    assert 'prune_plugin: UnstructuredPruner on' in log
+    from prune_plugin.core import GMPSchedule
+    # 2 steps/epoch: 300 iterations in 300 ratio steps; after 2 steps the ratio of iteration 1
+    ratio = GMPSchedule(0.75, 0.15, 0, 300, 300, 300).ratio_at(1)
+    assert 0.15 < ratio < 0.16
+    assert_exact_local_sparsity(
+        load_weights(workdir / 'builtin/picodet_m_prune_demo/model_final.pdparams'), ratio)
+
+
 @pytest.mark.parametrize('fleet', [False, True], ids=['DataParallel', 'fleet'])
 def test_two_processes_keep_identical_masks(workdir, fleet):
     probe = workdir / f'probe{int(fleet)}'
