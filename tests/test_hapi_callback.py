@@ -129,3 +129,13 @@ def test_callback_rejects_bad_arguments():
         PruneCallback(PruneSpec.from_block({'ratio': 0.5}), save_freq=0)
     with pytest.raises(PruneConfigError, match='pruner'):
         PruneCallback({'ratio': 0.5})
+
+
+def test_gradient_accumulation_steps_the_pruner_once_per_update(digits):
+    train, _ = digits
+    model = make_model()
+    prune_cb = PruneCallback(PruneSpec.from_block({'mode': 'ratio', 'ratio': 0.5}))
+    model.fit(train, batch_size=BATCH, epochs=1, verbose=0, shuffle=False,
+              accumulate_grad_batches=3, callbacks=[prune_cb])
+    batches = int(np.ceil(len(train) / BATCH))  # 20: updates after batches 3, 6, ..., 18 and 20
+    assert prune_cb.pruner.iteration == batches // 3 + (batches % 3 != 0)

@@ -102,3 +102,27 @@ def test_amp_level_is_validated():
                       ['AMP={level: O3}'])
     with pytest.raises(PruneConfigError, match="AMP.level='O3'"):
         validate_config(cfg)
+
+
+def test_pretrained_weights_of_another_class_count_load_all_but_the_classifier(tmp_path):
+    import numpy as np
+    import paddle
+    from paddleclas.ppcls.arch import build_model
+    from prune_plugin.adapters.ppcls_trainer import build_network
+
+    imagenet = build_model({'Arch': {'name': 'MobileNetV1_x0_25', 'class_num': 1000}})
+    paddle.save(imagenet.state_dict(), str(tmp_path / 'pretrained.pdparams'))
+    cfg = load_config(os.path.join(REPO, 'configs', 'ppcls', 'mobilenetv1_prune_demo.yml'),
+                      ['Arch.name=MobileNetV1_x0_25',
+                       f"Global.pretrained_model={tmp_path / 'pretrained'}"])
+    validate_config(cfg)
+    network = build_network(cfg)
+    source = imagenet.state_dict()
+    loaded = skipped = 0
+    for name, value in network.state_dict().items():
+        if list(value.shape) == list(source[name].shape):
+            np.testing.assert_array_equal(value.numpy(), source[name].numpy())
+            loaded += 1
+        else:
+            skipped += 1
+    assert skipped == 2 and loaded == len(source) - 2  # fc weight and bias: 1000 vs 10 classes
