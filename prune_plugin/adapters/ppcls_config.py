@@ -172,6 +172,8 @@ def _validate_global(cfg):
         raise PruneConfigError('Global.image_shape', shape, "[channels, height, width] ints")
     for key in ('checkpoints', 'pretrained_model'):
         value = glob[key]
+        if isinstance(value, str) and value.endswith('.pdparams'):
+            value = glob[key] = value[:-len('.pdparams')]  # PaddleClas takes the prefix
         if value is not None and not os.path.isfile(f"{value}.pdparams"):
             raise PruneConfigError(f"Global.{key}", value,
                                    "a checkpoint prefix PATH with PATH.pdparams on disk, or null")
@@ -215,7 +217,7 @@ def _validate_loader(cfg, mode):
     section = cfg['DataLoader'].get(mode) if isinstance(cfg['DataLoader'], dict) else None
     if not isinstance(section, dict):
         raise PruneConfigError(key, section, "a mapping with dataset, sampler and loader")
-    dataset = section.get('dataset') or {}
+    dataset = section.get('dataset') if isinstance(section.get('dataset'), dict) else {}
     if dataset.get('name') not in DATASETS:
         raise PruneConfigError(f"{key}.dataset.name", dataset.get('name'),
                                f"one of {list(DATASETS)}")
@@ -223,7 +225,7 @@ def _validate_loader(cfg, mode):
         if not isinstance(dataset.get(field), str):
             raise PruneConfigError(f"{key}.dataset.{field}", dataset.get(field), "a path")
     _one_named(dataset.get('transform_ops'), f"{key}.dataset.transform_ops", TRANSFORM_OPS)
-    sampler = section.get('sampler') or {}
+    sampler = section.get('sampler') if isinstance(section.get('sampler'), dict) else {}
     if sampler.get('name', 'DistributedBatchSampler') not in SAMPLERS:
         raise PruneConfigError(f"{key}.sampler.name", sampler.get('name'),
                                f"one of {list(SAMPLERS)}")
