@@ -9,7 +9,6 @@ import numpy as np
 import paddle
 import pytest
 
-from prune_plugin.core.errors import PruneConfigError
 from prune_plugin.demo_data import ppdet_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,8 +32,9 @@ def test_demo_data_is_deterministic_voc_and_coco(tmp_path):
     first = ppdet_data.ensure_dataset('ppdet_voc_shapes', str(tmp_path / 'a'))
     second = ppdet_data.ensure_dataset('ppdet_voc_shapes', str(tmp_path / 'b'))
     for name in ('trainval.txt', 'Annotations/train_0007.xml', 'JPEGImages/val_0003.jpg'):
-        with open(os.path.join(first, name), 'rb') as f, open(os.path.join(second, name), 'rb') as g:
-            assert f.read() == g.read(), name
+        with open(os.path.join(first, name), 'rb') as a:
+            with open(os.path.join(second, name), 'rb') as b:
+                assert a.read() == b.read(), name
     assert len(open(os.path.join(first, 'trainval.txt')).readlines()) == 48
     assert len(open(os.path.join(first, 'test.txt')).readlines()) == 16
     coco = ppdet_data.ensure_dataset('ppdet_coco_shapes', str(tmp_path / 'a'))

@@ -22,7 +22,8 @@ PICODET = os.path.join(CONFIGS, 'picodet_m_prune_demo.yml')
 YOLOV3 = os.path.join(CONFIGS, 'yolov3_prune_demo.yml')
 # 2 steps per epoch; GMP over 2 epochs in 2 ratio steps, then 1 epoch at the target:
 # ratio 0.15 at iterations 0-1, 0.675 at 2-3, 0.75 from 4 on.
-PICODET_OPTS = ['TrainDataset.sample_num=8', 'EvalDataset.sample_num=4', 'TrainReader.shuffle=false',
+PICODET_OPTS = ['TrainDataset.sample_num=8', 'EvalDataset.sample_num=4',
+                'TrainReader.shuffle=false',
                 'UnstructuredPrune.gmp.pruning_epochs=2', 'UnstructuredPrune.gmp.tunning_epochs=1',
                 'UnstructuredPrune.gmp.pruning_steps=2', 'snapshot_epoch=1']
 

@@ -6,9 +6,10 @@ The commands take ppdet's usual flags (``-c``, ``-o key=value``, ``--eval``, ``-
 :class:`PruneCallback` keeps the model sparse. Nothing in ppdet is edited::
 
     python tools/train.py -c configs/ppdet/picodet_m_prune_demo.yml --eval
-    python -m paddle.distributed.launch --nproc_per_node 2 tools/train.py -c configs/ppdet/yolov3_prune_demo.yml
+    python -m paddle.distributed.launch --nproc_per_node 2 tools/train.py \
+        -c configs/ppdet/yolov3_prune_demo.yml
     python tools/eval.py -c configs/ppdet/picodet_m_prune_demo.yml
-    python tools/export_model.py -c configs/ppdet/picodet_m_prune_demo.yml --output_dir output_inference
+    python tools/export_model.py -c configs/ppdet/picodet_m_prune_demo.yml --output_dir out
 """
 import os
 
@@ -29,7 +30,8 @@ logger = setup_logger('prune_plugin.ppdet')
 EXAMPLES = """examples:
   python tools/train.py -c configs/ppdet/yolov3_prune_demo.yml --eval
   python tools/train.py -c configs/ppdet/picodet_m_prune_demo.yml -r output/picodet_m_prune_demo/3
-  python tools/train.py -c configs/ppdet/picodet_m_prune_demo.yml -o epoch=2 UnstructuredPrune.ratio=0.5
+  python tools/train.py -c configs/ppdet/picodet_m_prune_demo.yml -o epoch=2 \
+      UnstructuredPrune.ratio=0.5
 """
 
 

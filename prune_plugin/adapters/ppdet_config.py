@@ -1,4 +1,4 @@
-"""Read a PaddleDetection config with a ``slim: UnstructuredPrune`` block, ready for ppdet's Trainer.
+"""Read a PaddleDetection config with a ``slim: UnstructuredPrune`` block for ppdet's Trainer.
 
 The config is read with ppdet's own ``load_config`` / ``merge_config`` (``_BASE_``, ``-o``),
 then the ``slim`` key and its block are validated into a :class:`PruneSpec` and taken out, so
@@ -13,7 +13,6 @@ from ppdet.core.config.schema import SchemaDict
 from ppdet.core.workspace import global_config, load_config, merge_config
 
 from ..config import spec_from_config
-from ..demo_data import data_root
 from ..demo_data.ppdet_data import DATASETS, ensure_dataset
 from .ppdet_compat import needs_int64_gt_class, use_int64_gt_class
 
@@ -125,7 +124,3 @@ def resolve_demo_datasets(cfg):
 def _complete(folder):
     return os.path.exists(os.path.join(folder, '.complete'))
 
-
-def demo_data_folder(name):
-    """Where demo dataset ``name`` lives (whether or not generated yet)."""
-    return os.path.join(data_root(), name)

@@ -95,7 +95,7 @@ def _voc_xml(name, objects, size):
 
 
 def write_voc(folder):
-    """Write the VOC-format dataset into ``folder`` (``trainval.txt`` = train, ``test.txt`` = val)."""
+    """Write the VOC-format dataset into ``folder`` (trainval.txt = train, test.txt = val)."""
     for sub in ('JPEGImages', 'Annotations'):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     for split, list_name in (('train', 'trainval.txt'), ('val', 'test.txt')):
