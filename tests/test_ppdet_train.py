@@ -134,6 +134,25 @@ def test_resume_continues_gmp_and_reaches_the_same_masks(workdir, picodet_runs):
     assert_exact_local_sparsity(split, 0.75)
 
 
+def test_resume_without_state_file_derives_the_iteration_from_the_epoch(workdir, picodet_runs):
+    import shutil
+    source, target = workdir / 'split' / 'picodet_m_prune_demo', workdir / 'nostate'
+    target.mkdir()
+    for ext in ('pdparams', 'pdema', 'pdopt'):   # a checkpoint without .pdprune
+        shutil.copy(source / f'0.{ext}', target / f'0.{ext}')
+    log = run_tool(workdir, 'train.py', PICODET, '--seed', '0', '-r', 'nostate/0', '-o',
+                   *PICODET_OPTS, 'epoch=2', 'save_dir=nostate_out')
+    assert 'the pruner continues at iteration 2 (= epoch 1 x 2 steps)' in log
+    state = json.load(open(workdir / 'nostate_out/picodet_m_prune_demo/model_final.pdprune'))
+    assert state['iteration'] == 4
+    resumed = load_weights(workdir / 'nostate_out/picodet_m_prune_demo/model_final.pdparams')
+    uninterrupted = load_weights(workdir / 'full/picodet_m_prune_demo/1.pdparams')
+    assert_exact_local_sparsity(resumed, ratio_after(4))
+    resumed_masks, uninterrupted_masks = masks_of(resumed), masks_of(uninterrupted)
+    assert resumed_masks.keys() == uninterrupted_masks.keys()
+    assert all(np.array_equal(resumed_masks[k], uninterrupted_masks[k]) for k in resumed_masks)
+
+
 def test_yolov3_threshold_train_eval_export_stay_sparse(workdir):
     log = run_tool(workdir, 'train.py', YOLOV3, '--eval', '-o', 'TrainDataset.sample_num=8',
                    'EvalDataset.sample_num=4', 'epoch=1', 'save_dir=yolo')
