@@ -110,5 +110,6 @@ def test_gmp_schedule_inconsistent_with_real_steps_per_epoch_fails_at_build():
         'ratio': 0.5, 'gmp': {'pruning_epochs': 1, 'tunning_epochs': 1, 'pruning_steps': 50}}})
     with pytest.raises(PruneConfigError) as err:
         spec.build(make_model(), steps_per_epoch=10)  # 10 iterations cannot hold 50 steps
-    assert err.value.key == 'UnstructuredPrune.gmp.pruning_iterations'
+    assert err.value.key == 'UnstructuredPrune.gmp.pruning_epochs'  # the key the user wrote
+    assert err.value.value == 1
     assert '10 steps/epoch' in str(err.value)

@@ -186,7 +186,11 @@ class PruneSpec:
         try:
             GMPSchedule.from_configs(self.ratio, configs)
         except PruneConfigError as err:
-            raise PruneConfigError(f"{self.name}.gmp.{err.key.split('.')[-1]}", err.value,
+            key, value = err.key.split('.')[-1], err.value
+            epochs_key = key.replace('_iterations', '_epochs')
+            if key.endswith('_iterations') and epochs_key in self.gmp:
+                key, value = epochs_key, self.gmp[epochs_key]  # name what the user wrote
+            raise PruneConfigError(f"{self.name}.gmp.{key}", value,
                                    f"{err.allowed} (in iterations, {steps_per_epoch} steps/epoch)")
         return configs
 
