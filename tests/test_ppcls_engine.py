@@ -34,12 +34,15 @@ print('ENGINE_RESULT', pruner.iteration, repr(pruner.sparsity()))
 """
 
 
+NO_STABLE_PHASE = ['UnstructuredPrune.gmp.stable_epochs=0']  # prune from the first epoch
+
+
 def run_engine(tmp_path, epochs, *extra):
     script = tmp_path / 'run_engine.py'
     script.write_text(RUNNER.format(src=SRC, repo=REPO, demo=DEMO))
     out = tmp_path / 'out'
     cmd = [sys.executable, str(script), f"Global.epochs={epochs}", f"Global.output_dir={out}",
-           'Arch.name=MobileNetV1_x0_25', 'Global.eval_interval=100', *extra]
+           'Arch.name=MobileNetV1_x0_25', 'Global.eval_interval=100', *NO_STABLE_PHASE, *extra]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -55,7 +58,7 @@ def test_engine_trains_sparse_and_resumes_the_schedule(tmp_path):
 
     steps = 20  # 1258 images, batch 64
     iteration, sparsity, out = run_engine(tmp_path, 1)
-    spec = validate_config(load_config(DEMO))
+    spec = validate_config(load_config(DEMO, NO_STABLE_PHASE))
     schedule = GMPSchedule.from_configs(spec.ratio, spec.gmp_configs(steps))
     assert iteration == steps
     zeros, total = conv1x1_zeros(plain_ppcls_model(str(out / 'latest')))
