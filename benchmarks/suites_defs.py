@@ -10,6 +10,10 @@ import os
 import re
 from dataclasses import dataclass
 
+import yaml
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 @dataclass(frozen=True)
 class SuiteDef:
@@ -22,7 +26,9 @@ class SuiteDef:
         metric_name: Column header of the metric.
         metric_pattern: Regex whose group 1 is the metric in ``tools/eval.py``'s output.
         metric_scale: Factor to percent.
-        budgets: ``{'full'|'smoke': description of the training budget}``.
+        length_key: Config key of the run length (iterations or epochs), kept in full runs.
+        unit: ``'it'`` or ``'epochs'``.
+        batch_key: Config key of the training batch size.
         dense_override: The ``-o`` item that trains the config dense.
         builtin: Also run ppdet's built-in pruner.
     """
@@ -32,7 +38,9 @@ class SuiteDef:
     metric_name: str
     metric_pattern: str
     metric_scale: float
-    budgets: dict
+    length_key: str
+    unit: str
+    batch_key: str
     dense_override: str
     builtin: bool = False
 
@@ -42,7 +50,8 @@ class SuiteDef:
                                             else ())
 
     def budget_text(self, smoke):
-        return self.budgets['smoke' if smoke else 'full']
+        batch = config_value(self.config, self.batch_key)
+        return f"{train_length(self, smoke)} {self.unit} x batch {batch}"
 
     def train_args(self, run, out_dir, smoke):
         """``tools/train.py`` arguments (also for the built-in launcher, which takes ppdet's)."""
@@ -77,52 +86,83 @@ def metric_from_output(suite, text):
 
 
 # ----- per suite: train arguments and checkpoint paths ------------------------------------------
-PPSEG_ITERS = {'full': 1000, 'smoke': 4}
+class _IgnoreTagsLoader(yaml.SafeLoader):
+    """ppdet configs carry ``!COCODataSet``-style tags; the keys read here have none."""
+
+
+_IgnoreTagsLoader.add_multi_constructor('!', lambda loader, suffix, node: None)
+
+
+def config_value(path, dotted_key):
+    """``a.b.c`` of a suite YAML, following ``_base_`` / ``_BASE_`` when the file lacks it.
+
+    Raises:
+        KeyError: neither the file nor its bases have the key.
+    """
+    full_path = path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
+    with open(full_path) as handle:
+        cfg = yaml.load(handle, Loader=_IgnoreTagsLoader) or {}
+    node = cfg
+    for part in dotted_key.split('.'):
+        if not isinstance(node, dict) or part not in node:
+            break
+        node = node[part]
+    else:
+        return node
+    bases = cfg.get('_base_') or cfg.get('_BASE_') or []
+    for base in [bases] if isinstance(bases, str) else bases:
+        try:
+            return config_value(os.path.join(os.path.dirname(full_path), base), dotted_key)
+        except KeyError:
+            continue
+    raise KeyError(f"{dotted_key} in {path}")
+
+
+SMOKE_LENGTH = {'ppseg': 4, 'ppcls': 2, 'ppdet': 2}
+# Smoke schedules reach the configured ratio within SMOKE_LENGTH, so zeros can be checked exactly.
 PPSEG_SMOKE_GMP = ['UnstructuredPrune.gmp.stable_iterations=0',
                    'UnstructuredPrune.gmp.pruning_iterations=2',
                    'UnstructuredPrune.gmp.tunning_iterations=2',
                    'UnstructuredPrune.gmp.pruning_steps=2']
+EPOCH_SMOKE_GMP = ['UnstructuredPrune.gmp.stable_epochs=0',
+                   'UnstructuredPrune.gmp.pruning_epochs=1',
+                   'UnstructuredPrune.gmp.tunning_epochs=1',
+                   'UnstructuredPrune.gmp.pruning_steps=1']
+
+
+def train_length(suite, smoke):
+    """Iterations (ppseg) or epochs (ppcls, ppdet) of the run: the config's own when full."""
+    if smoke:
+        return SMOKE_LENGTH[suite.key]
+    return int(config_value(suite.config, suite.length_key))
 
 
 def _ppseg_args(suite, out_dir, smoke):
-    iters = PPSEG_ITERS['smoke' if smoke else 'full']
+    iters = train_length(suite, smoke)
     args = ['-c', suite.config, '--iters', str(iters), '--save_interval', str(iters),
             '--save_dir', out_dir, '--seed', '1', '--log_iters', '100' if not smoke else '1']
     return args, list(PPSEG_SMOKE_GMP) if smoke else []
 
 
-PPCLS_EPOCHS = {'full': 12, 'smoke': 2}
-PPCLS_ARCH = 'MobileNetV1_x0_5'
-PPCLS_SMOKE_GMP = ['UnstructuredPrune.gmp.pruning_epochs=1',
-                   'UnstructuredPrune.gmp.tunning_epochs=1',
-                   'UnstructuredPrune.gmp.pruning_steps=1']
-
-
 def _ppcls_args(suite, out_dir, smoke):
-    epochs = PPCLS_EPOCHS['smoke' if smoke else 'full']
+    epochs = train_length(suite, smoke)
     overrides = ['Global.compare_dense=False', 'Global.eval_during_train=False',
                  f"Global.output_dir={out_dir}", f"Global.epochs={epochs}",
                  f"Global.save_interval={epochs}"]
-    return ['-c', suite.config], overrides + (list(PPCLS_SMOKE_GMP) if smoke else [])
-
-
-PPDET_EPOCHS = {'full': 8, 'smoke': 2}
-PPDET_SMOKE_GMP = ['UnstructuredPrune.gmp.pruning_epochs=1',
-                   'UnstructuredPrune.gmp.tunning_epochs=1',
-                   'UnstructuredPrune.gmp.pruning_steps=1']
+    return ['-c', suite.config], overrides + (list(EPOCH_SMOKE_GMP) if smoke else [])
 
 
 def _ppdet_args(suite, out_dir, smoke):
-    epochs = PPDET_EPOCHS['smoke' if smoke else 'full']
+    epochs = train_length(suite, smoke)
     overrides = [f"save_dir={out_dir}", f"epoch={epochs}"]
-    return ['-c', suite.config, '--seed', '0'], overrides + (list(PPDET_SMOKE_GMP) if smoke
+    return ['-c', suite.config, '--seed', '0'], overrides + (list(EPOCH_SMOKE_GMP) if smoke
                                                              else [])
 
 
 _TRAIN_ARGS = {'ppseg': _ppseg_args, 'ppcls': _ppcls_args, 'ppdet': _ppdet_args}
 _CHECKPOINTS = {
     'ppseg': lambda s, d: os.path.join(d, f"iter_{_last_ppseg_iter(d)}", 'model.pdparams'),
-    'ppcls': lambda s, d: os.path.join(d, PPCLS_ARCH, 'latest.pdparams'),
+    'ppcls': lambda s, d: os.path.join(d, config_value(s.config, 'Arch.name'), 'latest.pdparams'),
     'ppdet': lambda s, d: os.path.join(
         d, os.path.splitext(os.path.basename(s.config))[0], 'model_final.pdparams'),
 }
@@ -138,19 +178,19 @@ SUITES = {
         key='ppseg', title='PaddleSeg PP-HumanSeg-Lite',
         config='configs/ppseg/pphumanseg_lite_prune_demo.yml', metric_name='mIoU',
         metric_pattern=r'\[EVAL\] #Images: \d+ mIoU: ([0-9.]+)', metric_scale=100.0,
-        budgets={'full': '1000 it x batch 8', 'smoke': '4 it x batch 8'},
+        length_key='iters', unit='it', batch_key='batch_size',
         dense_override='slim=None'),
     'ppcls': SuiteDef(
         key='ppcls', title='PaddleClas MobileNetV1 x0.5',
         config='configs/ppcls/mobilenetv1_prune_demo.yml', metric_name='top-1',
         metric_pattern=r'^eval\s+top1 ([0-9.]+)', metric_scale=100.0,
-        budgets={'full': '12 epochs (20 it x batch 64)', 'smoke': '2 epochs (20 it x batch 64)'},
+        length_key='Global.epochs', unit='epochs', batch_key='DataLoader.Train.sampler.batch_size',
         dense_override='slim=null'),
     'ppdet': SuiteDef(
         key='ppdet', title='PaddleDetection PicoDet-m',
         config='configs/ppdet/picodet_m_prune_demo.yml', metric_name='mAP(.5:.95)',
         metric_pattern=(r'Average Precision  \(AP\) @\[ IoU=0\.50:0\.95 \| area=   all \| '
                         r'maxDets=100 \] = ([-0-9.]+)'), metric_scale=100.0,
-        budgets={'full': '8 epochs (12 it x batch 4)', 'smoke': '2 epochs (12 it x batch 4)'},
+        length_key='epoch', unit='epochs', batch_key='TrainReader.batch_size',
         dense_override='slim=null', builtin=True),
 }
