@@ -19,6 +19,7 @@ EXPECTED = {  # file -> (mode, ratio or threshold, prune_params_type, sparse_blo
     'mobilenetv1_prune_gmp080_conv1x1.yml': ('ratio', 0.80, 'conv1x1_only', (1, 1), True),
     'mobilenetv1_prune.yml': ('ratio', 0.75, 'conv1x1_only', (1, 1), True),
     'mobilenetv1_prune_demo.yml': ('ratio', 0.75, 'conv1x1_only', (1, 1), True),
+    'mobilenetv1_prune_mnist.yml': ('ratio', 0.75, 'conv1x1_only', (1, 1), True),
 }
 
 

@@ -130,7 +130,11 @@ class ImageNetDataset(paddle.io.Dataset):
     def __init__(self, image_root, cls_label_path, transform_ops=None):
         super().__init__()
         if not os.path.isfile(cls_label_path):
-            ensure_dataset_for(cls_label_path)
+            try:
+                ensure_dataset_for(cls_label_path)
+            except RuntimeError as err:  # MNIST offline
+                raise PruneConfigError('dataset.cls_label_path', cls_label_path,
+                                       f"an existing list file; generating it failed: {err}")
         if not os.path.isfile(cls_label_path):
             raise PruneConfigError(
                 'dataset.cls_label_path', cls_label_path,
