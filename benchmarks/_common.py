@@ -90,6 +90,19 @@ def build_yolov3_mobilenet_v1():
     return create(cfg.architecture)
 
 
+def engine_version():
+    """Last commit touching ``prune_plugin/core`` (``+dirty`` with uncommitted changes there)."""
+    import subprocess
+    try:
+        commit = subprocess.run(['git', 'log', '-1', '--format=%h', '--', 'prune_plugin/core'],
+                                cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--', 'prune_plugin/core'],
+                               cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return 'unknown'
+    return (commit or 'unknown') + ('+dirty' if dirty else '')
+
+
 def count_params(model):
     return sum(int(np.prod(p.shape)) for p in model.parameters())
 

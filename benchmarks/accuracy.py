@@ -25,7 +25,8 @@ import numpy as np
 
 os.environ.setdefault('OMP_NUM_THREADS', '1')  # per training process; set before paddle loads
 
-from _common import RESULTS_DIR, REPO_ROOT, build_mobilenet_v1, make_slim_pruner, quiet_logs
+from _common import (RESULTS_DIR, REPO_ROOT, build_mobilenet_v1, engine_version,
+                     make_slim_pruner, quiet_logs)
 from accuracy_report import render_markdown, render_plot, summarize
 
 ROWS = (
@@ -182,7 +183,7 @@ def train_one(task):
     paddle.save(model.state_dict(), path)
     figures = checkpoint_figures(path, args, row_kwargs, val)
     os.remove(path)
-    return dict(row=row, impl=impl, seed=seed, prune_seconds=prune_seconds,
+    return dict(row=row, impl=impl, seed=seed, engine=engine_version(), prune_seconds=prune_seconds,
                 train_seconds=train_seconds, **figures)
 
 

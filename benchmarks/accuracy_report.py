@@ -30,7 +30,8 @@ def summarize(runs, row_order):
             mine = [r for r in runs if r['row'] == row and r['impl'] == impl]
             if not mine:
                 continue
-            entry = dict(row=row, impl=impl, seeds=sorted(r['seed'] for r in mine))
+            entry = dict(row=row, impl=impl, seeds=sorted(r['seed'] for r in mine),
+                         engines=sorted({r['engine'] for r in mine if r.get('engine')}))
             for key in ('top1', 'total_sparsity', 'conv1x1_sparsity', 'prunable_sparsity',
                         'prune_seconds', 'train_seconds'):
                 entry[key] = _stats([r[key] for r in mine])
@@ -92,6 +93,7 @@ def target_checks(summary):
 def render_markdown(summary, args, settings):
     """The results table, the settings and the target verdicts as markdown."""
     seeds = sorted({s for e in summary for s in e['seeds']})
+    engines = sorted({e for entry in summary for e in entry['engines']})
     lines = ['# Accuracy: prune_plugin vs PaddleSlim 2.6 (MobileNetV1 on digits)', '',
              f"MobileNetV1 x{settings['scale']} (PaddleClas arch, 10 classes), sklearn digits "
              f"upsampled to {settings['image_size']}x{settings['image_size']}, fixed split 1437 train / 360 val"
@@ -101,7 +103,8 @@ def render_markdown(summary, args, settings):
              f"pruning in {settings['pruning_steps']} steps from ratio 0.15, 40% fine-tuning. "
              f"Seeds {seeds}: mean ± std over seeds (sparsity: mean, with min-max when seeds "
              "differ). Sparsity and top-1 are read from the saved checkpoint. Pruning time: time "
-             "inside pruner.step() and update_params() (PaddleSlim: plus its forward pre-hooks).",
+             "inside pruner.step() and update_params() (PaddleSlim: plus its forward pre-hooks)."
+             + (f" prune_plugin engine: {', '.join(engines)}." if engines else ''),
              '',
              '| row | pruner | sparsity total | sparsity conv1x1 | sparsity of pruned weights | '
              'top-1 (%) | vs dense (pt) | pruning time (s) |',

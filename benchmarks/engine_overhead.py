@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from _common import (RESULTS_DIR, build_mobilenet_v1, build_yolov3_mobilenet_v1, count_params,
+from _common import (RESULTS_DIR, build_mobilenet_v1, engine_version, build_yolov3_mobilenet_v1, count_params,
                      make_slim_pruner, markdown_table, quiet_logs, slim_mask_bytes, timed)
 
 import os  # noqa: E402
@@ -248,7 +248,8 @@ def _verdict(ok):
 def render(update_rows, memory_rows, overhead, args):
     """The markdown report (tables and target verdicts)."""
     lines = ['# Engine overhead: prune_plugin vs PaddleSlim 2.6', '',
-             f"Paddle {paddle.__version__}, CPU, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
+             f"Paddle {paddle.__version__}, prune_plugin engine {getattr(args, 'engine', 'unknown')}"
+             f", CPU, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
              f", `python benchmarks/engine_overhead.py{' --smoke' if args.smoke else ''}`.", '',
              '## Mask update (one prune event), same weights', '',
              f"Best of {args.repeats} (PaddleSlim's 2x1 blocks: once). Ours: `update_masks()` of a "
@@ -344,6 +345,7 @@ def main(argv=None):
         memory_rows.append(measure_memory(name, model))
         update_rows += measure_updates(name, model, args.repeats, args.slim_block_max_params)
     overhead = measure_training_overhead(args.steps, args.batch, args.size, args.scale)
+    args.engine = engine_version()
     report, checks = render(update_rows, memory_rows, overhead, args)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as handle:
