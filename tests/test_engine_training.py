@@ -36,10 +36,19 @@ def test_momentum_and_adam_never_revive_pruned_weights(name):
     train_steps(model, optimizer, None, batches(3))
     pruner = GMPUnstructuredPruner(model, ratio=0.75, configs=GMP_CONFIGS, optimizer=optimizer)
     history = []
+    events = []
 
     def check():
         assert_pruned_are_zero(pruner)
         history.append(pruned_sets(pruner))
+        if len(history) == 1 or any((history[-1][k] != history[-2][k]).any() for k in history[-1]):
+            # a prune event: the moments built up before it are dropped with the weights
+            events.append(pruner.iteration)
+            for accs in optimizer._accumulators.values():
+                for p in pruner.params:
+                    acc = accs.get(p.param.name)
+                    if acc is not None and tuple(acc.shape) == tuple(p.shape):
+                        assert np.all(acc.numpy()[~pruner.mask_of(p.name)] == 0)
 
     train_steps(model, optimizer, pruner, batches(16, seed=1), on_step=check)
     for before, after in zip(history, history[1:]):
@@ -47,12 +56,7 @@ def test_momentum_and_adam_never_revive_pruned_weights(name):
             assert np.all(after[key][before[key]]), f"{key} was revived"
     n = sum(p.param.size for p in pruner.params)
     assert sum(zeros_of(p.param) for p in pruner.params) == round(0.75 * n)
-    # the moments of pruned weights were cleared when they were pruned and stay zero
-    for accs in optimizer._accumulators.values():
-        for p in pruner.params:
-            acc = accs.get(p.param.name)
-            if acc is not None and tuple(acc.shape) == tuple(p.shape):
-                assert np.all(acc.numpy()[~pruner.mask_of(p.name)] == 0)
+    assert events == [1, 3, 5, 7, 9, 11]  # iteration counter after the step: stable, 4 rises, 0.75
 
 
 @pytest.mark.parametrize('use_minimize', [False, True])
@@ -116,19 +120,3 @@ def test_gmp_pruner_follows_its_schedule_during_training():
     assert [pruner.ratio_at(i) for i in (0, 1, 2, 4, 6, 8, 10)] == pytest.approx(
         [0.0, 0.0, 0.2, 0.2 + 0.6 * (1 - 0.75 ** 3), 0.2 + 0.6 * (1 - 0.5 ** 3),
          0.2 + 0.6 * (1 - 0.25 ** 3), 0.8])
-
-
-def test_pruned_weights_are_zero_even_after_an_inf_gradient():
-    model = make_model()
-    optimizer = paddle.optimizer.SGD(learning_rate=0.1, parameters=model.parameters())
-    pruner = UnstructuredPruner(model, ratio=0.5)
-    train_steps(model, optimizer, pruner, batches(1))
-    # an overflowing step: every weight becomes inf or NaN; pruned ones must still be 0
-    with paddle.no_grad():
-        for p in pruner.params:
-            p.param.set_value(paddle.full(p.shape, float('nan'), p.param.dtype))
-    pruner.step()
-    for p in pruner.params:
-        weight = p.param.numpy()
-        assert np.all(weight[~pruner.mask_of(p.name)] == 0)
-        assert np.all(np.isnan(weight[pruner.mask_of(p.name)]))

@@ -85,8 +85,7 @@ class UnstructuredPruner:
         self._ties = {}
         self._optimizer = None
         self._score_cache = {}
-        self._pruned = {}  # name -> bool tensor, True where pruned (1 byte per weight)
-        self._hooks = {}
+        self._masks = {}  # name -> bool tensor, True where kept (1 byte per weight)
         self._needs_update = True
         params = select_prunable(model, skip_params_func=skip_params_func,
                                  conv1x1_only=prune_params_type == 'conv1x1_only',
@@ -156,7 +155,7 @@ class UnstructuredPruner:
 
     def update_masks(self):
         """Recompute the masks from the current weights (``update_threshold`` then the masks)."""
-        before = self.sparsity() if self._pruned else 0.0
+        before = self.sparsity() if self._masks else 0.0
         self.thresholds = {}
         self._ties = {}
         self._score_cache = {}  # scores computed by update_threshold, reused once by the masks
@@ -179,10 +178,10 @@ class UnstructuredPruner:
 
     # ----- masks -------------------------------------------------------------------------
     def _keep_of(self, p):
-        pruned = self._pruned.get(p.name)
-        if pruned is None:
+        mask = self._masks.get(p.name)
+        if mask is None:
             return np.ones(p.shape, dtype=bool)
-        return ~pruned.numpy()
+        return mask.numpy()
 
     def _scores(self, p, weight=None):
         cached = self._score_cache.pop(p.name, None)
@@ -258,40 +257,29 @@ class UnstructuredPruner:
             self._set_mask(p, keep & self._keep_of(p))
 
     def _set_mask(self, p, keep):
-        pruned = paddle.to_tensor(~keep, place=p.param.place)
-        if p.name not in self._hooks and not p.param.stop_gradient:
-            self._hooks[p.name] = p.param.register_hook(self._gradient_mask_hook(p.name))
-        self._pruned[p.name] = pruned
+        mask = paddle.to_tensor(keep, place=p.param.place)
+        self._masks[p.name] = mask
+        # momentum / Adam moments built up before the prune are dropped with the weight
         with paddle.no_grad():
             for tensor in self._optimizer_tensors(p.param, include_master=True):
-                tensor.masked_fill_(pruned, 0.0)
-
-    def _gradient_mask_hook(self, name):
-        # Pruned weights get zero gradients, so momentum / Adam moments stay zero for them and
-        # the optimizer's update of a pruned weight is exactly zero.
-        def hook(grad):
-            return paddle.masked_fill(grad, self._pruned[name], 0.0)
-        return hook
-
-    def detach(self):
-        """Stop masking gradients (the weights stay as they are); the pruner is done."""
-        for handle in self._hooks.values():
-            handle.remove()
-        self._hooks = {}
+                tensor.multiply_(mask.astype(tensor.dtype))
 
     def update_params(self):
-        """Set every pruned weight to exactly 0 (also if it became inf or NaN), and the
-        optimizer's fp32 master copy of it, if any."""
+        """Set every pruned weight to 0 (and the optimizer's fp32 master copy of it, if any).
+
+        ``step()`` calls it after every optimizer update, so whatever the optimizer did (momentum,
+        Adam moments, weight decay), a pruned weight is exactly 0 when the step ends.
+        """
         masters = getattr(self._optimizer, '_master_weights', None) or {}
         with paddle.no_grad():
             for p in self.params:
-                pruned = self._pruned.get(p.name)
-                if pruned is None:
+                mask = self._masks.get(p.name)
+                if mask is None:
                     continue
-                p.param.masked_fill_(pruned, 0.0)
+                p.param.multiply_(mask.astype(p.param.dtype))
                 master = masters.get(p.param.name)
                 if master is not None:
-                    master.masked_fill_(pruned, 0.0)
+                    master.multiply_(mask.astype(master.dtype))
 
     def apply_masks_to(self, tensors):
         """Zero pruned positions in a dict of tensors keyed by structured names (e.g. EMA weights).
@@ -304,21 +292,21 @@ class UnstructuredPruner:
         """
         done = 0
         with paddle.no_grad():
-            for name, pruned in self._pruned.items():
+            for name, mask in self._masks.items():
                 tensor = tensors.get(name)
-                if tensor is None or tuple(tensor.shape) != tuple(pruned.shape):
+                if tensor is None or tuple(tensor.shape) != tuple(mask.shape):
                     continue
                 if isinstance(tensor, np.ndarray):
-                    tensor[pruned.numpy()] = 0
+                    tensor *= mask.numpy()
                 else:
-                    tensor.masked_fill_(pruned, 0.0)
+                    tensor.multiply_(mask.astype(tensor.dtype))
                 done += 1
         return done
 
     @property
     def masks(self):
         """``{structured_name: bool paddle.Tensor}`` (True = kept) for the parameters pruned so far."""
-        return {name: paddle.logical_not(pruned) for name, pruned in self._pruned.items()}
+        return dict(self._masks)
 
     def mask_of(self, name):
         """The bool mask of one parameter as numpy (all True before its first prune)."""
@@ -339,9 +327,9 @@ class UnstructuredPruner:
         total = sum(int(np.prod(p.shape)) for p in self.params)
         pruned = 0
         for p in self.params:
-            mask = self._pruned.get(p.name)
+            mask = self._masks.get(p.name)
             if mask is not None:
-                pruned += int(mask.astype('int64').sum())
+                pruned += int(mask.size) - int(mask.astype('int64').sum())
         return pruned / total
 
     def prunable_sparsity(self):
