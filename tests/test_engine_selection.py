@@ -152,3 +152,13 @@ def test_weighted_block_selection_equals_a_stable_sort_of_the_blocks():
         expected[order[:count]] = True
         threshold, ties = mask_ops.smallest_threshold(scores, sizes, budget)
         np.testing.assert_array_equal(mask_ops.prune_below(scores, threshold, ties), expected)
+
+
+def test_kth_smallest_is_exact_on_large_arrays_with_ties():
+    rng = np.random.RandomState(1)
+    values = np.abs(rng.randn(3_000_000)).astype('float32')
+    values[:500_000] = mask_ops.PRUNED_SCORE  # already pruned
+    values[rng.rand(values.size) < 0.1] = 0.25  # a large block of ties
+    reference = np.sort(values)
+    for k in (0, 499_999, 500_000, 1_234_567, 2_250_000, values.size - 1):
+        assert mask_ops.kth_smallest(values.copy(), k) == reference[k], k

@@ -76,26 +76,65 @@ def expand_blocks(block_keep, block, shape, out_axis, in_axis):
 
 
 def unit_scores(weight, keep, block, out_axis, in_axis):
-    """Scores and sizes of the pruning units of one parameter (elements or blocks)."""
+    """Scores and sizes of the pruning units of one parameter (elements or blocks).
+
+    ``keep`` may be None (nothing pruned yet).
+    """
     if tuple(block) == (1, 1):
         scores = np.abs(weight, dtype=np.float32)
-        scores[~keep] = PRUNED_SCORE
+        if keep is not None:
+            scores[~keep] = PRUNED_SCORE
         return scores, None
+    if keep is None:
+        keep = np.ones(weight.shape, dtype=bool)
     return block_scores(weight, keep, block, out_axis, in_axis)
 
 
-def smallest_threshold(scores, sizes, budget):
+_SAMPLE_ABOVE = 1 << 21   # arrays larger than this are narrowed down from a sample first
+_SAMPLE_SIZE = 1 << 17
+_SAMPLE_MARGIN = 0.004    # quantile margin around k/n: over 5 standard errors of the sample
+
+
+def kth_smallest(values, k):
+    """The ``k``-th smallest (0-based) of a 1-D array, by partial selection; exact.
+
+    Large arrays are narrowed first: a random sample brackets the answer between two values,
+    one pass counts what lies below the bracket and collects what lies inside it, and only
+    those (~1% of the array) are partitioned. When the sample misses, a full partition runs.
+    ``values`` may be reordered (callers pass temporaries).
+    """
+    n = values.size
+    if n > _SAMPLE_ABOVE:
+        rng = np.random.default_rng(k)
+        sample = values[rng.integers(0, n, _SAMPLE_SIZE)]
+        q = k / n
+        lo_i = int((q - _SAMPLE_MARGIN) * _SAMPLE_SIZE)
+        hi_i = int((q + _SAMPLE_MARGIN) * _SAMPLE_SIZE)
+        if lo_i > 0 and hi_i < _SAMPLE_SIZE - 1:
+            sample.partition([lo_i, hi_i])
+            lo, hi = sample[lo_i], sample[hi_i]
+            below = int(np.count_nonzero(values < lo))
+            band = values[(values >= lo) & (values <= hi)]
+            if below <= k < below + band.size:
+                band.partition(k - below)
+                return band[k - below]
+    values.partition(k)
+    return values[k]
+
+
+def smallest_threshold(scores, sizes, budget, overwrite=False):
     """Find the threshold that prunes the smallest-scored units worth ``budget`` weights.
 
     Units with ``score < threshold`` are pruned, then the first ``ties`` units (in flat order)
     with ``score == threshold``. When all units have size 1 this prunes exactly ``budget``
     units; with blocks it prunes the most blocks, in score order, whose sizes add up to at
-    most ``budget``. Uses a partial selection (``np.partition``), never a full sort.
+    most ``budget``. Uses a partial selection (:func:`kth_smallest`), never a full sort.
 
     Args:
         scores: 1-D float array.
         sizes: 1-D int array of unit sizes, or None for all ones.
         budget: Number of weights to prune.
+        overwrite: ``scores`` is a temporary the selection may reorder (saves a copy).
 
     Returns:
         (threshold, ties): ``threshold`` is ``-inf`` when nothing is pruned.
@@ -109,16 +148,14 @@ def smallest_threshold(scores, sizes, budget):
         count = budget // unit
         if count == 0:
             return float('-inf'), 0
-        t = np.partition(scores, count - 1)[count - 1]
+        t = kth_smallest(scores if overwrite else scores.copy(), count - 1)
         below = int(np.count_nonzero(scores < t))
         return float(t), count - below
     # Blocks of different sizes: the k-th smallest score over the weights (each weight carries
     # its block's score) is a partial selection too. Every block scoring below it fits in the
     # budget; blocks tied with it are then taken in flat order while they fit, which is what
     # a stable sort of the blocks followed by a cumulative sum of their sizes would choose.
-    per_weight = np.repeat(scores, sizes)
-    t = np.partition(per_weight, budget - 1)[budget - 1]
-    del per_weight
+    t = kth_smallest(np.repeat(scores, sizes), budget - 1)
     below = scores < t
     room = budget - int(sizes[below].sum())
     tied_sizes = sizes[scores == t]

@@ -177,10 +177,10 @@ class UnstructuredPruner:
         return self.ratio
 
     # ----- masks -------------------------------------------------------------------------
-    def _keep_of(self, p):
+    def _keep_of(self, p, default_all=True):
         mask = self._masks.get(p.name)
         if mask is None:
-            return np.ones(p.shape, dtype=bool)
+            return np.ones(p.shape, dtype=bool) if default_all else None
         return mask.numpy()
 
     def _scores(self, p, weight=None):
@@ -188,8 +188,8 @@ class UnstructuredPruner:
         if cached is not None:
             return cached
         weight = p.param.numpy() if weight is None else weight
-        scores = mask_ops.unit_scores(weight, self._keep_of(p), self.sparse_block, p.out_axis,
-                                      p.in_axis)
+        scores = mask_ops.unit_scores(weight, self._keep_of(p, default_all=False),
+                                      self.sparse_block, p.out_axis, p.in_axis)
         self._score_cache[p.name] = scores
         return scores
 
@@ -224,7 +224,7 @@ class UnstructuredPruner:
         flat = np.concatenate(all_scores)
         flat_sizes = np.concatenate(all_sizes) if all_sizes else None
         self.threshold, self._ties['*'] = mask_ops.smallest_threshold(
-            flat, flat_sizes, round(self.ratio * total))
+            flat, flat_sizes, round(self.ratio * total), overwrite=True)
 
     def _update_masks(self):
         if self.pattern is not None:
@@ -254,7 +254,8 @@ class UnstructuredPruner:
             else:
                 keep = mask_ops.expand_blocks(~pruned_units, self.sparse_block, p.shape,
                                               p.out_axis, p.in_axis)
-            self._set_mask(p, keep & self._keep_of(p))
+            prior = self._keep_of(p, default_all=False)
+            self._set_mask(p, keep if prior is None else keep & prior)
 
     def _set_mask(self, p, keep):
         mask = paddle.to_tensor(keep, place=p.param.place)
