@@ -6,8 +6,8 @@ methods through which the plugin does work during training are wrapped with a ti
 
 - the pruner (``prune_plugin.core.pruner.UnstructuredPruner``, also GMP): ``step``,
   ``update_params``, ``update_masks``, ``apply_masks_to``, ``sparsity``, ``prunable_sparsity``,
-  ``state_dict``, ``set_state_dict`` and the gradient-masking hook it registers on each pruned
-  parameter (it runs inside ``backward``);
+  ``state_dict``, ``set_state_dict`` (and, with an engine that has one, the gradient-masking
+  hook made by ``_gradient_mask_hook``, which runs inside ``backward``);
 - the adapters' trainer hooks that call it: ppdet's ``PruneCallback.on_step_end`` /
   ``on_epoch_end`` / ``on_train_end`` (they also mask the EMA and log) and the hapi
   ``PruneCallback`` hooks (PaddleClas). PaddleSeg's optimizer wrapper calls ``pruner.step()``.
@@ -82,8 +82,13 @@ class PluginTimer:
                 setattr(owner, name, self.wrap(f"{prefix}.{name}", fn))
 
     def wrap_hook_factory(self, owner, name, label):
-        """``owner.<name>(...)`` returns a hook; make every hook it returns a timed one."""
-        factory = owner.__dict__[name]
+        """``owner.<name>(...)`` returns a hook; make every hook it returns a timed one.
+
+        Nothing happens when ``owner`` has no such method (the engine then registers none).
+        """
+        factory = getattr(owner, name, None)
+        if factory is None:
+            return
 
         @functools.wraps(factory)
         def timed_factory(*args, **kwargs):
