@@ -54,8 +54,9 @@ def render(update_rows, memory_rows, overhead, args):
               f"Schedule for amortizing prune events: {o['events']} events over "
               f"{o['total_iterations']:,} iterations (PaddleSlim's ImageNet GMP demo: 54+54 epochs, "
               "100 pruning steps, 5005 it/epoch). Median of "
-              f"{args.steps} steps. Hooks: prune_plugin masks gradients in backward hooks, "
-              "PaddleSlim masks weights in forward pre-hooks; both are timed inside the step.", '']
+              f"{args.steps} steps. Hooks: prune_plugin has none (its step() re-zeroes the pruned "
+              "weights after the update); PaddleSlim masks weights in forward pre-hooks, timed "
+              "inside the step.", '']
     rows = []
     for impl, label in (('ours', 'prune_plugin'), ('slim', 'PaddleSlim 2.6')):
         r = o[impl]
