@@ -160,6 +160,8 @@ def _parse(argv):
     parser.add_argument('--out', default=None, help="markdown file (default: results/suites.md; "
                                                     "with --smoke: none)")
     parser.add_argument('--json', default=None, help="also write the rows as JSON here")
+    parser.add_argument('--render', default=None, metavar='JSON',
+                        help="run nothing: write --out from a JSON an earlier run wrote")
     args = parser.parse_args(argv)
     unknown = [s for s in args.suites.split(',') if s not in SUITES]
     if unknown:
@@ -169,6 +171,15 @@ def _parse(argv):
 
 def main(argv=None):
     args = _parse(sys.argv[1:] if argv is None else argv)
+    if args.render:
+        from suites_format import results_markdown
+        with open(args.render) as handle:
+            saved = json.load(handle)
+        out = args.out or os.path.join(RESULTS_DIR, 'suites.md')
+        with open(out, 'w') as handle:
+            handle.write(results_markdown(saved['rows'], saved['meta']))
+        print(f"table: {out}")
+        return 0
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='suites_')
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED='1')
     timeout = args.timeout or (300 if args.smoke else 1800)

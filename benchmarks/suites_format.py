@@ -109,6 +109,7 @@ def results_markdown(rows, meta):
     """The whole ``results/suites.md`` text."""
     import paddle
 
+    hooks = any('pruner.gradient_hook' in (r.get('plugin_calls') or {}) for r in rows)
     lines = [
         "# Demo suites: dense vs prune_plugin (vs ppdet's built-in pruner)", "",
         f"Paddle {paddle.__version__}, CPU ({platform.machine()}), OMP_NUM_THREADS="
@@ -131,9 +132,10 @@ def results_markdown(rows, meta):
         "- **train (s)**: wall time of the train command (model build, data, steps, "
         "checkpoints; no evaluation), on a CPU shared with other jobs. **pruner (s)**: time "
         "inside the pruning code during it. prune_plugin: `pruner.step()` and everything else "
-        "the pruner and its trainer hooks do (mask updates, zeroing, EMA masking, the "
-        "gradient-masking hook in backward, sparsity logging), measured by wrapping those "
-        "calls from outside (`benchmarks/suites_launcher.py`). ppdet built-in: PaddleSlim's "
+        "the pruner and its trainer hooks do (mask updates, zeroing, EMA masking, sparsity "
+        "logging" + (", the gradient-masking hook in backward" if hooks else
+                     "; this engine registers no gradient hooks") + "), measured by wrapping "
+        "those calls from outside (`benchmarks/suites_launcher.py`). ppdet built-in: PaddleSlim's "
         "`step()`, `update_params()` and its forward pre-hook, which multiplies each weight by "
         "its mask before every forward (`benchmarks/suites_ppdet_builtin.py`). **pruner share**: "
         "pruner seconds / train seconds, and / the loop span (from the first call into the "
