@@ -69,6 +69,7 @@ class PruneCallback(Callback):
         super().__init__(trainer)
         self.pruner = pruner
         self._logged_sparsity = None
+        self._logged_updates = -1
         self._vdl = next((c.vdl_writer for c in trainer._callbacks
                           if isinstance(c, VisualDLWriter)), None)
 
@@ -151,6 +152,9 @@ class PruneCallback(Callback):
             self.pruner.apply_masks_to(ema.state_dict)
 
     def _log_sparsity(self, force=False):
+        if not force and self.pruner.mask_updates == self._logged_updates:
+            return  # the masks did not change since the last line: nothing new to log
+        self._logged_updates = self.pruner.mask_updates
         sparsity = round(self.pruner.sparsity(), 3)
         if not force and sparsity == self._logged_sparsity:
             return

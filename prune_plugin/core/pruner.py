@@ -82,6 +82,7 @@ class UnstructuredPruner:
         self.sparse_block = (int(sparse_block[0]), int(sparse_block[1]))
         self.thresholds = {}
         self.iteration = 0
+        self.mask_updates = 0  # how many times the masks were recomputed (cheap change check)
         self._ties = {}
         self._optimizer = None
         self._score_cache = {}
@@ -165,6 +166,7 @@ class UnstructuredPruner:
         finally:
             self._score_cache = {}
         self._needs_update = False
+        self.mask_updates += 1
         after = self.sparsity()
         if self.mode == 'ratio' and after != before and _rank() == 0:
             logger.info("sparsity %.1f%% -> %.1f%% (target %.0f%%) @ iter %d", before * 100,
