@@ -162,3 +162,17 @@ def test_kth_smallest_is_exact_on_large_arrays_with_ties():
     reference = np.sort(values)
     for k in (0, 499_999, 500_000, 1_234_567, 2_250_000, values.size - 1):
         assert mask_ops.kth_smallest(values.copy(), k) == reference[k], k
+
+
+def test_update_threshold_is_the_override_point_for_a_custom_criterion():
+    class FixedThreshold(UnstructuredPruner):
+        def update_threshold(self):
+            self.threshold = 0.2  # e.g. a threshold chosen from outside statistics
+
+    model = make_model()
+    pruner = FixedThreshold(model, ratio=0.5)
+    weights = {p.name: p.param.numpy().copy() for p in pruner.params}
+    pruner.step()
+    for p in pruner.params:
+        expected = int((np.abs(weights[p.name]) < 0.2).sum())
+        assert zeros_of(p.param) == expected, p.name
