@@ -1,7 +1,7 @@
 """The three demo suites of ``benchmarks/suites.py``: CLI arguments, budgets, outputs, metrics.
 
 Each :class:`SuiteDef` knows how the suite's ``tools/train.py`` / ``tools/eval.py`` are called
-(flags as in docs/ppseg.md, docs/ppdet.md, docs/ppcls.md), where the final checkpoint lands
+(flags as in the README sections of each suite), where the final checkpoint lands
 and how to read the metric from ``tools/eval.py``'s output. The full budget is each demo
 config's own; the smoke budget is a few steps with a GMP schedule that still reaches the
 configured ratio, so the checkpoint's zeros can be checked exactly.
