@@ -18,7 +18,9 @@ fi
 pip() { "$VENV/bin/python" -m pip "$@" --disable-pip-version-check -q; }
 # The suites' metadata pins conflict (numpy, opencv); install their real runtime deps first,
 # then the suites without their pins.
-pip install "$PADDLE_REQ" -r requirements/runtime.txt
+extra=()
+case "$PADDLE_REQ" in *==2.6*) extra+=("protobuf<5") ;; esac   # Paddle 2.6's fleet needs protobuf 3/4
+pip install "$PADDLE_REQ" "${extra[@]}" -r requirements/runtime.txt
 pip install --no-deps -r requirements/suites.txt
 if [ "$WITH_BENCH" = "1" ]; then pip install --no-deps -r requirements/bench.txt; fi
 pip install --no-deps -e .
