@@ -136,6 +136,12 @@ def _log_mask_digest(result):
           flush=True)
 
 
+def _require_pretrained_model(cfg, verb):
+    if not cfg['Global'].get('pretrained_model'):
+        raise PruneConfigError('Global.pretrained_model', None,
+                               f"a checkpoint prefix to {verb} (-o Global.pretrained_model=...)")
+
+
 def eval_main(argv):
     """``tools/eval.py``: top-1 / top-5 and sparsity of ``Global.pretrained_model``.
 
@@ -147,9 +153,7 @@ def eval_main(argv):
     from ..core.stats import total_sparse, total_sparse_conv1x1
 
     cfg, _ = _load('eval', argv)
-    if not cfg['Global'].get('pretrained_model'):
-        raise PruneConfigError('Global.pretrained_model', None,
-                               "a checkpoint prefix to evaluate (-o Global.pretrained_model=...)")
+    _require_pretrained_model(cfg, 'evaluate')
     setup_runtime(cfg)
     network = build_network(cfg)
     loader = build_dataloader(cfg['DataLoader']['Eval'])
@@ -171,8 +175,6 @@ def export_main(argv):
     from .ppcls_export import export
 
     cfg, _ = _load('export', argv)
-    if not cfg['Global'].get('pretrained_model'):
-        raise PruneConfigError('Global.pretrained_model', None,
-                               "a checkpoint prefix to export (-o Global.pretrained_model=...)")
+    _require_pretrained_model(cfg, 'export')
     export(cfg)
     return 0
