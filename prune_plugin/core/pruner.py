@@ -69,7 +69,7 @@ class UnstructuredPruner:
                  skip_params_func=None, local_sparsity=False, sparse_block=(1, 1),
                  sparse_pattern=None, prune_params=None, skip_params=None, optimizer=None):
         validate_pruner_args(mode, threshold, ratio, prune_params_type, skip_params_func,
-                       local_sparsity, sparse_block, prune_params, skip_params)
+                             local_sparsity, sparse_block, prune_params, skip_params)
         self.pattern = parse_sparse_pattern(sparse_pattern)
         if self.pattern is not None and tuple(sparse_block) != (1, 1):
             raise PruneConfigError("sparse_block", list(sparse_block),
@@ -126,7 +126,8 @@ class UnstructuredPruner:
         self._optimizer = inner
         return self
 
-    def _optimizer_tensors(self, param, include_master):
+    def _optimizer_tensors(self, param):
+        """The optimizer's moments shaped like ``param``, and its fp32 master copy if any."""
         opt = self._optimizer
         if opt is None:
             return []
@@ -135,10 +136,9 @@ class UnstructuredPruner:
             acc = per_param.get(param.name)
             if acc is not None and tuple(acc.shape) == tuple(param.shape):
                 found.append(acc)
-        if include_master:
-            master = getattr(opt, '_master_weights', {}).get(param.name)
-            if master is not None:
-                found.append(master)
+        master = getattr(opt, '_master_weights', {}).get(param.name)
+        if master is not None:
+            found.append(master)
         return found
 
     # ----- schedule ----------------------------------------------------------------------
@@ -264,7 +264,7 @@ class UnstructuredPruner:
         self._masks[p.name] = mask
         # momentum / Adam moments built up before the prune are dropped with the weight
         with paddle.no_grad():
-            for tensor in self._optimizer_tensors(p.param, include_master=True):
+            for tensor in self._optimizer_tensors(p.param):
                 tensor.multiply_(mask.astype(tensor.dtype))
 
     def update_params(self):
