@@ -113,8 +113,12 @@ class PruneCallback(Callback):
     def on_step_end(self, status):
         if status.get('mode') != 'train':
             return
+        updates = self.pruner.mask_updates
         self.pruner.step()
-        self._mask_ema()
+        if self.pruner.mask_updates != updates:
+            # ppdet's EMA is linear (decay * ema + (1 - decay) * w): once a pruned position is 0
+            # in both, it stays 0, so the EMA needs masking only when the masks change.
+            self._mask_ema()
         self._log_sparsity()
 
     def on_epoch_end(self, status):
