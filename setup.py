@@ -9,5 +9,10 @@ setup(
     # paddlepaddle (or paddlepaddle-gpu) and the suites are installed by scripts/install.sh:
     # their published pins conflict, see README "Installing".
     install_requires=['numpy<2', 'pyyaml'],
-    entry_points={'console_scripts': ['prune-report=prune_plugin.report:main']},
+    entry_points={'console_scripts': [
+        'prune-train=prune_plugin.cli:train',
+        'prune-eval=prune_plugin.cli:evaluate',
+        'prune-export=prune_plugin.cli:export',
+        'prune-report=prune_plugin.report:main',
+    ]},
 )

@@ -158,7 +158,7 @@ def main(argv):
     if len(argv) < 3 or argv[0] != '--timing-out':
         raise SystemExit("usage: suites_launcher.py --timing-out FILE TRAIN_ARGS...")
     out, train_args = argv[1], argv[2:]
-    from prune_plugin.adapters import detect_suite
+    from prune_plugin.suites import detect_suite
     from prune_plugin.cli import run
 
     config = train_args[train_args.index('-c') + 1] if '-c' in train_args else None
