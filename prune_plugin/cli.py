@@ -93,7 +93,7 @@ def prepare_suite(config_path):
 
     suite = suites.detect_suite(config_path)
     root = suites.locate_suite_source(suite, config_path)
-    suites.activate(root)
+    suites.activate(root, suite)
     adapter = load_adapter(suite)
     loaded = suites.describe_loaded_suite(suite, root)
     _announce(loaded, root)

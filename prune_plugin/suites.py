@@ -148,13 +148,28 @@ def locate_suite_source(suite, config_path=None, cwd=None):
     return None
 
 
-def activate(root):
-    """Put a clone's root first on ``sys.path`` so its package wins over the wheel."""
+_ACTIVATED = {}
+
+
+def activate(root, suite=None):
+    """Put a clone's root first on ``sys.path`` so its package wins over the wheel.
+
+    Args:
+        root: The clone (None: nothing to do).
+        suite: Remembered for :func:`activated_clone`.
+    """
     if root is None:
         return
+    if suite is not None:
+        _ACTIVATED[suite] = root
     while root in sys.path:
         sys.path.remove(root)
     sys.path.insert(0, root)
+
+
+def activated_clone(suite):
+    """The clone :func:`activate` put on ``sys.path`` for ``suite`` in this process, or None."""
+    return _ACTIVATED.get(suite)
 
 
 @dataclass(frozen=True)
