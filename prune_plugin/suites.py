@@ -229,7 +229,9 @@ def describe_loaded_suite(suite, root):
     info = SUITES[suite]
     name = info.clone_package if root else info.wheel_package
     module = importlib.import_module(name)
-    path = os.path.dirname(os.path.abspath(module.__file__))
+    # the wheel's paddleclas.ppcls is a namespace package: no __file__, only __path__
+    path = (os.path.dirname(os.path.abspath(module.__file__)) if getattr(module, '__file__', None)
+            else os.path.abspath(list(module.__path__)[0]))
     in_clone = bool(root) and path.startswith(os.path.abspath(root) + os.sep)
     if in_clone:
         version = _clone_version(suite, root, module)
