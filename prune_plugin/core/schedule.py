@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 
 from .errors import PruneConfigError
-from .validation import check_initial_ratio, check_int, check_ratio
+from .validation import MAX_INT, check_initial_ratio, check_int, check_ratio, is_int
 
 GMP_KEYS = ('stable_iterations', 'pruning_iterations', 'tunning_iterations', 'resume_iteration',
             'pruning_steps', 'initial_ratio')
@@ -78,6 +78,31 @@ class GMPSchedule:
                    pruning_iterations=configs['pruning_iterations'],
                    tunning_iterations=configs['tunning_iterations'],
                    pruning_steps=configs['pruning_steps'])
+
+
+def resume_iteration_of(configs):
+    """The iteration GMP ``configs`` resume at: ``resume_iteration``, 0 when absent or None.
+
+    PaddleSlim's auto-compression passes ``-1`` for a fresh start
+    (``paddleslim/auto_compression/compressor.py``); it is read as 0, as ``range(-1)`` in
+    PaddleSlim's pruner pops no ratio. (PaddleSlim's own ``step()`` then runs its first ratio
+    update one call later; here the schedule starts at iteration 0 either way.)
+
+    Raises:
+        PruneConfigError: anything but None, -1 or an int in ``[0, 2**31 - 1]``.
+
+    Example:
+        >>> resume_iteration_of({'resume_iteration': -1}), resume_iteration_of({})
+        (0, 0)
+    """
+    resume = configs.get('resume_iteration') if isinstance(configs, dict) else None
+    if resume is None or (is_int(resume) and resume == -1):
+        return 0
+    if not is_int(resume) or not 0 <= resume <= MAX_INT:
+        raise PruneConfigError("configs.resume_iteration", resume,
+                               f"an int in [0, {MAX_INT}], or -1 for a fresh start (as "
+                               "PaddleSlim's auto-compression passes)")
+    return int(resume)
 
 
 def gmp_ratio_at(iteration, schedule):
