@@ -21,6 +21,7 @@ from prune_plugin.report import main, safe_pickle
 HERE = os.path.join(os.path.dirname(__file__), 'test_report_paddle26')
 # numpy >= 2 writes these names (numpy 1.x, installed here, writes numpy.core.*)
 NUMPY2_NAMES = {('numpy._core.multiarray', '_reconstruct'), ('numpy._core.multiarray', 'scalar')}
+FILES = 25  # 18 written here by paddle 3.3.1, 7 by paddle 2.6.2 (quoted in the README)
 
 
 class Net(paddle.nn.Layer):
@@ -124,7 +125,7 @@ def assert_same(got, want, where):
 
 
 def test_every_paddle_format_reads_as_paddle_load_reads_it(all_formats):
-    assert len(all_formats) == 25
+    assert len(all_formats) == FILES
     for path in all_formats:
         if path.endswith('.info'):  # no paddle.load for it: plain pickle.load, trusted here
             with open(path, 'rb') as f:
@@ -135,6 +136,69 @@ def test_every_paddle_format_reads_as_paddle_load_reads_it(all_formats):
         if isinstance(got, dict):  # paddle.load drops its name table; the report skips it
             got.pop('StructuredToParameterName@@', None)
         assert_same(got, want, path)
+
+
+def assert_identical(got, want, where):
+    """Same types all the way down (dict / OrderedDict, tuple / list, numpy scalars) and values."""
+    assert type(got) is type(want), (where, type(got), type(want))
+    if isinstance(want, dict):
+        assert list(got) == list(want), where
+        for key in want:
+            assert_identical(got[key], want[key], f"{where}[{key!r}]")
+    elif isinstance(want, (list, tuple)):
+        assert len(got) == len(want), where
+        for i, (a, b) in enumerate(zip(got, want)):
+            assert_identical(a, b, f"{where}[{i}]")
+    elif isinstance(want, np.ndarray):
+        assert got.dtype == want.dtype, where
+        np.testing.assert_array_equal(got, want, err_msg=where)
+    else:
+        assert got == want, where
+
+
+def test_load_numpy_returns_what_paddle_load_returns(all_formats):
+    """The drop-in for code that hands a user's file to set_state_dict."""
+    checked = 0
+    for path in all_formats:
+        if path.endswith('.info') or path.endswith('plain_pickle.pdparams'):
+            continue  # no paddle.load form / paddle.load returns paddle Tensors for these
+        assert_identical(safe_pickle.load_numpy(path), paddle.load(path, return_numpy=True), path)
+        checked += 1
+    assert checked == FILES - 2
+
+
+def _train(net, steps, x):
+    opt = paddle.optimizer.Adam(paddle.optimizer.lr.StepDecay(0.1, 2), parameters=net.parameters())
+    for _ in range(steps):
+        net(x).mean().backward()
+        opt.step()
+        opt.clear_grad()
+        opt._learning_rate.step()
+    return opt
+
+
+def test_an_optimizer_restored_from_load_numpy_continues_as_from_paddle_load(tmp_path):
+    paddle.seed(0)
+    x = paddle.randn([2, 3, 8, 8])
+    with paddle.utils.unique_name.guard():  # parameter and moment names as in the runs below
+        net = Net()
+        opt = _train(net, 3, x)
+    paddle.save(net.state_dict(), str(tmp_path / 'm.pdparams'))
+    paddle.save(opt.state_dict(), str(tmp_path / 'm.pdopt'))
+    results = []
+    for load in (paddle.load, safe_pickle.load_numpy):
+        paddle.seed(1)
+        with paddle.utils.unique_name.guard():  # moments are named at the first step
+            net2 = Net()
+            opt2 = _train(net2, 0, x)
+            net2.set_state_dict(load(str(tmp_path / 'm.pdparams')))
+            opt2.set_state_dict(load(str(tmp_path / 'm.pdopt')))
+            net2(x).mean().backward()
+            opt2.step()
+        results.append(({k: v.numpy() for k, v in net2.state_dict().items()}, opt2.get_lr()))
+    assert results[0][1] == results[1][1] == pytest.approx(0.01)  # 0.1 * 0.1**(3 // 2): restored
+    for key, value in results[0][0].items():
+        np.testing.assert_array_equal(results[1][0][key], value, err_msg=key)
 
 
 class RecordingUnpickler(safe_pickle.SafeUnpickler):

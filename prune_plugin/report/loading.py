@@ -12,7 +12,6 @@ Accepted paths:
 
 Every failure is a :class:`ReportInputError` whose message is one line for the user.
 """
-import math
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -24,9 +23,7 @@ from . import safe_pickle
 WEIGHTS_EXT = '.pdparams'
 PARAMS_EXT = '.pdiparams'
 PROGRAM_EXTS = ('.pdmodel', '.json')
-STRUCTURED_NAME_KEY = 'StructuredToParameterName@@'
-
-UNPACKED_KEY = 'UnpackBigParamInfor@@'  # sic: paddle's key for a parameter saved in slices
+STRUCTURED_NAME_KEY = safe_pickle.STRUCTURED_NAME_KEY
 MAX_NESTING = 32
 
 
@@ -53,29 +50,6 @@ class LoadedWeights:
     source_format: str
     arrays: dict = field(default_factory=dict)
     transposed: frozenset = frozenset()
-
-
-def _join_big_params(obj):
-    """Join the 1 GB slices ``paddle.save(protocol=2 or 3)`` writes, as paddle.load does."""
-    info = obj.get(UNPACKED_KEY)
-    if not isinstance(info, dict):
-        return obj
-    obj = dict(obj)
-    del obj[UNPACKED_KEY]
-    for key, entry in info.items():
-        slices = entry.get('slices') if isinstance(entry, dict) else None
-        shape = entry.get('OriginShape') if isinstance(entry, dict) else None
-        if not isinstance(slices, list) or not all(
-                isinstance(obj.get(part), np.ndarray) for part in slices):
-            raise ValueError(f"{UNPACKED_KEY} lists slices of {key} that are not in the file")
-        joined = np.concatenate([obj.pop(part).reshape(-1) for part in slices])
-        if (not isinstance(shape, (tuple, list))
-                or not all(isinstance(d, int) and d >= 0 for d in shape)
-                or math.prod(shape) != joined.size):
-            raise ValueError(f"{UNPACKED_KEY} gives {key} the shape {shape!r}, its slices hold "
-                             f"{joined.size} values")
-        obj[key] = joined.reshape(shape)
-    return obj
 
 
 def _as_array(value):
@@ -166,7 +140,7 @@ def load_pdparams(path):
     if not isinstance(obj, dict):
         raise ReportInputError(f"{path}: not a Paddle state dict (holds a {type(obj).__name__})")
     try:
-        arrays = _flatten_arrays(_join_big_params(obj))
+        arrays = _flatten_arrays(safe_pickle.join_big_params(obj))
     except ValueError as err:
         raise ReportInputError(f"{path}: not a Paddle state dict ({err})") from None
     if not arrays:

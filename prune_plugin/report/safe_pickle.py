@@ -33,15 +33,22 @@ them with the first four rows only; the ``.pdiparams.info`` of a 2.x export need
 ``builtins.eval`` resolves to a function that accepts only Paddle's exact form and returns the
 array; ``_codecs.encode`` to latin-1 only; ``_rebuild_tensor`` returns the array; ``numpy.ndarray``
 to a marker that ``_reconstruct`` accepts and nothing can call.
+
+:func:`load` returns the pickle's object; :func:`load_numpy` returns what
+``paddle.load(path, return_numpy=True)`` returns, for code that hands a user's file to
+``set_state_dict``.
 """
 import collections
 import importlib
+import math
 import os
 import pickle
 import stat
 
 import numpy as np
 
+STRUCTURED_NAME_KEY = 'StructuredToParameterName@@'
+UNPACKED_KEY = 'UnpackBigParamInfor@@'  # sic: paddle's key for a parameter saved in slices
 MAX_LINE = 1 << 16     # text opcodes (GLOBAL, INT...) hold short lines
 MAX_READ = 1 << 26     # frames are <= 64 KiB + one opcode; arrays are read with readinto
 
@@ -233,3 +240,63 @@ def load(path):
     f, size = open_regular(path)
     with f:
         return SafeUnpickler(BoundedReader(f, size), encoding='latin1').load()
+
+
+def join_big_params(obj):
+    """Join the 1 GB slices ``paddle.save(protocol=2 or 3)`` writes, as paddle.load does.
+
+    Raises:
+        ValueError: the slice table does not match the slices in the file.
+    """
+    info = obj.get(UNPACKED_KEY)
+    if not isinstance(info, dict):
+        return obj
+    obj = dict(obj)
+    del obj[UNPACKED_KEY]
+    for key, entry in info.items():
+        slices = entry.get('slices') if isinstance(entry, dict) else None
+        shape = entry.get('OriginShape') if isinstance(entry, dict) else None
+        if not isinstance(slices, list) or not all(
+                isinstance(obj.get(part), np.ndarray) for part in slices):
+            raise ValueError(f"{UNPACKED_KEY} lists slices of {key} that are not in the file")
+        joined = np.concatenate([obj.pop(part).reshape(-1) for part in slices])
+        if (not isinstance(shape, (tuple, list))
+                or not all(isinstance(d, int) and d >= 0 for d in shape)
+                or math.prod(shape) != joined.size):
+            raise ValueError(f"{UNPACKED_KEY} gives {key} the shape {shape!r}, its slices hold "
+                             f"{joined.size} values")
+        obj[key] = joined.reshape(shape)
+    return obj
+
+
+def _tensor_tuples_to_arrays(obj):
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], str) \
+            and isinstance(obj[1], np.ndarray):
+        return obj[1]
+    if isinstance(obj, dict):
+        return type(obj)((k, _tensor_tuples_to_arrays(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_tensor_tuples_to_arrays(v) for v in obj)
+    return obj
+
+
+def load_numpy(path):
+    """What ``paddle.load(path, return_numpy=True)`` returns for a pickle, without running it.
+
+    For a code path that hands a user's file to ``set_state_dict`` (a model's ``.pdparams``, an
+    optimizer's ``.pdopt``, ``.pdema``, ``.pdstates``): the parameter-name table is dropped,
+    sliced parameters are joined and paddle.save's ``(name, array)`` pairs become arrays.
+
+    Raises:
+        As :func:`load`, and ValueError for a slice table that does not match.
+
+    Example:
+        >>> model.set_state_dict(load_numpy('output/model_final.pdparams'))
+    """
+    obj = load(path)
+    if isinstance(obj, dict):
+        obj = join_big_params(obj)
+        if STRUCTURED_NAME_KEY in obj:  # paddle.load converts nothing else in this case
+            del obj[STRUCTURED_NAME_KEY]
+            return obj
+    return _tensor_tuples_to_arrays(obj)
