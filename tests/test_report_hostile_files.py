@@ -332,3 +332,21 @@ def test_folders_with_thousands_of_entries(tmp_path, capsys, small_weights):
     assert (code, out, err.count('\n')) == (2, '', 1)
     listed = err.split('there: ')[1].strip().split(', ')
     assert listed == [f"{i}.pdparams" for i in sorted(map(str, range(2000)))[:12]]
+
+
+def test_readme_quotes_these_counts():
+    """The README's reliability paragraph quotes the sizes of these tests: they must agree."""
+    import test_config_validation as config_tests
+    import test_report_safe_formats as format_tests
+    from prune_plugin.report.safe_pickle import SAFE_GLOBALS
+    with open(os.path.join(HERE, '..', 'README.md')) as f:
+        readme = ' '.join(f.read().split())
+    quoted = [
+        f"crosses {len(config_tests.FIELDS)} fields with {len(config_tests.BAD)} kinds",
+        f"{len(config_tests.CASES)} pairs must raise", f"the {len(config_tests.ACCEPTED)} valid",
+        f"the {len(config_tests.CASES)} again", f"({len(config_tests.INHERITED)} cases",
+        f"the {len(SAFE_GLOBALS)} globals", f"runs {len(CRAFTED)} crafted pickles",
+        f"protocols {' and '.join(map(str, PROTOCOLS))} plus {len(RAW)} hand-written",
+        f"reads the {format_tests.FILES} files",
+    ]
+    assert [q for q in quoted if q not in readme] == []
