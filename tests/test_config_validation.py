@@ -200,6 +200,8 @@ def test_the_issue_case_through_each_suite_yaml_loader(tmp_path):
     ({'sparse_pattern': '\u00b2:4'}, 'UnstructuredPrune.sparse_pattern',
      f"UnstructuredPrune.sparse_pattern='\u00b2:4' is not allowed: expected a string 'n:m' with "
      f"ints 0 < n < m <= {MAX_INT}, e.g. '2:4'"),
+    ({'ratio': 'nan'}, 'UnstructuredPrune.ratio',  # no PyYAML hint: text, but no number
+     "UnstructuredPrune.ratio='nan' is not allowed: expected a float in [0, 1)"),
     ({7: 1}, 'UnstructuredPrune.7', None),
     ({'gmp': dict(GMP, tuning_epochs=2, tunning_epochs=None)}, None, None),
 ])

@@ -40,10 +40,11 @@ def text_hint(value):
     """A hint for a number that arrived as text (PyYAML reads ``1e-3`` as a string)."""
     if isinstance(value, str):
         try:
-            float(value)
+            number = float(value)
         except ValueError:
             return ''
-        return " (a number, not text: PyYAML reads 1e-3 as text; write 1.0e-3)"
+        if math.isfinite(number):
+            return " (a number, not text: PyYAML reads 1e-3 as text; write 1.0e-3)"
     return ''
 
 
