@@ -103,7 +103,7 @@ def test_csv_parses_with_exact_counts(weights_file, capsys):
     assert [r['name'] for r in rows] == [k for k, (s, _, _) in KNOWN.items() if len(s) > 1]
     fc = next(r for r in rows if r['name'] == 'head.fc.weight')
     assert (fc['shape'], fc['kind'], fc['numel'], fc['zeros']) == ('16x10', 'linear', '160', '80')
-    assert float(fc['sparsity']) == 0.5 and fc['block'] in ('ok', 'FAIL')
+    assert float(fc['sparsity']) == 0.5 and fc['block'] == 'FAIL'  # 80 zeros at random
 
 
 def test_sort_top_and_min_sparsity(weights_file, capsys):
@@ -241,7 +241,8 @@ def _bad_inputs(tmp, weights_file):
     (tmp / 'evil.pdparams').write_bytes(pickle.dumps({'w': Evil()}))
     (tmp / 'noparams.pdmodel').write_bytes(b'\x0a\x00')
     (tmp / 'bad.json').write_text('{"not": "a program"}')
-    (tmp / 'bad.pdiparams').write_bytes(b'\x00' * 16)
+    (tmp / 'bad.pdiparams').write_bytes(b'\x00' * 16)  # bad.json's params: the json is read first
+    (tmp / 'orphan.pdiparams').write_bytes(b'\x00' * 16)
     (tmp / 'opt.pdopt').write_bytes(b'x')
     return {
         'missing path': (tmp / 'nope.pdparams', 'no such file or directory'),
@@ -254,6 +255,8 @@ def _bad_inputs(tmp, weights_file):
         'pickle with code': (tmp / 'evil.pdparams', 'references posix.system'),
         'pdmodel without params': (tmp / 'noparams.pdmodel', 'inference model without parameters'),
         'json that is no program': (tmp / 'bad.json', 'not a Paddle PIR program'),
+        'params without a program': (tmp / 'orphan.pdiparams',
+                                     'no program next to it (orphan.pdmodel or .json)'),
         'optimizer state': (tmp / 'opt.pdopt', 'an optimizer state'),
     }
 
@@ -288,7 +291,8 @@ def test_other_pickles_paddle_writes(tmp_path, capsys):
     paddle.save({'w': weight}, str(tmp_path / 'p2.pdparams'), protocol=2)
     paddle.save({'w': weight, 'meta': {'epoch': 3, 'sub': {'x': paddle.zeros([2])}}},
                 str(tmp_path / 'nested.pdparams'))
-    (tmp_path / 'tensors.pdparams').write_bytes(pickle.dumps({'w': weight}))  # needs paddle.load
+    # pickle.dump of 3.x Tensors: Tensor.__reduce_ex__ -> _rebuild_tensor, read without paddle
+    (tmp_path / 'tensors.pdparams').write_bytes(pickle.dumps({'w': weight}))
     expected = {'p2': {'w': 2}, 'nested': {'w': 2, 'meta.sub.x': 2}, 'tensors': {'w': 2}}
     for stem, zeros in expected.items():
         code, out, err = run_cli(capsys, tmp_path / f'{stem}.pdparams', '--all', '--format', 'json')

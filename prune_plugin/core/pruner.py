@@ -21,7 +21,7 @@ import paddle
 from . import masks as mask_ops
 from .errors import PruneConfigError
 from .validation import is_int, is_number, parse_sparse_pattern, validate_pruner_args
-from .schedule import GMPSchedule, gmp_ratio_at
+from .schedule import GMPSchedule, gmp_ratio_at, resume_iteration_of
 from .selection import select_prunable
 from .stats import sparsity_of_params, total_sparse, total_sparse_conv1x1
 
@@ -391,9 +391,7 @@ class GMPUnstructuredPruner(UnstructuredPruner):
         if not is_number(ratio) or not 0.0 <= ratio < 1.0:
             raise PruneConfigError("ratio", ratio, "a float in [0, 1)")
         self.schedule = GMPSchedule.from_configs(float(ratio), configs)
-        resume = (configs or {}).get('resume_iteration', 0) or 0
-        if not is_int(resume) or resume < 0:
-            raise PruneConfigError("configs.resume_iteration", resume, "an int >= 0")
+        resume = resume_iteration_of(configs)  # -1 (PaddleSlim's auto-compression): fresh start
         super().__init__(model, mode='ratio', threshold=0.0, ratio=ratio,
                          prune_params_type=prune_params_type, skip_params_func=skip_params_func,
                          local_sparsity=local_sparsity, sparse_block=sparse_block,

@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 from .errors import PruneConfigError
+from .validation import MAX_INT, check_initial_ratio, check_int, check_ratio, is_int
 
 GMP_KEYS = ('stable_iterations', 'pruning_iterations', 'tunning_iterations', 'resume_iteration',
             'pruning_steps', 'initial_ratio')
@@ -9,7 +10,7 @@ GMP_KEYS = ('stable_iterations', 'pruning_iterations', 'tunning_iterations', 're
 
 @dataclass(frozen=True)
 class GMPSchedule:
-    """Cubic ratio schedule: stable at 0, rising from ``initial_ratio`` to ``target_ratio``, then flat.
+    """Cubic ratio schedule: 0 while stable, rising from ``initial_ratio`` to ``target_ratio``.
 
     The ratio changes every ``pruning_iterations // pruning_steps`` iterations; pruning step i of N
     uses ``r0 + (rT - r0) * (1 - (1 - i/N)**3)``, exactly as PaddleSlim's GMPUnstructuredPruner.
@@ -30,20 +31,18 @@ class GMPSchedule:
     pruning_steps: int
 
     def __post_init__(self):
-        for key in ('stable_iterations', 'pruning_iterations', 'tunning_iterations', 'pruning_steps'):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise PruneConfigError(f"configs.{key}", value, "a non-negative int")
-        if self.pruning_steps < 1:
-            raise PruneConfigError("configs.pruning_steps", self.pruning_steps, "an int >= 1")
+        for key in ('stable_iterations', 'pruning_iterations', 'tunning_iterations'):
+            object.__setattr__(self, key, check_int(f"configs.{key}", getattr(self, key)))
+        object.__setattr__(self, 'pruning_steps',
+                           check_int("configs.pruning_steps", self.pruning_steps, minimum=1))
+        object.__setattr__(self, 'target_ratio', check_ratio("ratio", self.target_ratio))
+        object.__setattr__(self, 'initial_ratio', check_initial_ratio(
+            "configs.initial_ratio", self.initial_ratio, self.target_ratio))
         if self.pruning_iterations < self.pruning_steps:
             raise PruneConfigError(
                 "configs.pruning_iterations", self.pruning_iterations,
                 f"an int >= pruning_steps ({self.pruning_steps}), so the ratio rises at most once "
                 "per iteration")
-        if not 0.0 <= self.initial_ratio <= self.target_ratio:
-            raise PruneConfigError("configs.initial_ratio", self.initial_ratio,
-                                   f"a float in [0, ratio={self.target_ratio}]")
 
     @property
     def period(self):
@@ -74,11 +73,36 @@ class GMPSchedule:
         missing = [k for k in GMP_KEYS if k != 'resume_iteration' and k not in configs]
         if missing:
             raise PruneConfigError(f"configs.{missing[0]}", None, "a value (it is required)")
-        return cls(target_ratio=target_ratio, initial_ratio=float(configs['initial_ratio']),
+        return cls(target_ratio=target_ratio, initial_ratio=configs['initial_ratio'],
                    stable_iterations=configs['stable_iterations'],
                    pruning_iterations=configs['pruning_iterations'],
                    tunning_iterations=configs['tunning_iterations'],
                    pruning_steps=configs['pruning_steps'])
+
+
+def resume_iteration_of(configs):
+    """The iteration GMP ``configs`` resume at: ``resume_iteration``, 0 when absent or None.
+
+    PaddleSlim's auto-compression passes ``-1`` for a fresh start
+    (``paddleslim/auto_compression/compressor.py``); it is read as 0, as ``range(-1)`` in
+    PaddleSlim's pruner pops no ratio. (PaddleSlim's own ``step()`` then runs its first ratio
+    update one call later; here the schedule starts at iteration 0 either way.)
+
+    Raises:
+        PruneConfigError: anything but None, -1 or an int in ``[0, 2**31 - 1]``.
+
+    Example:
+        >>> resume_iteration_of({'resume_iteration': -1}), resume_iteration_of({})
+        (0, 0)
+    """
+    resume = configs.get('resume_iteration') if isinstance(configs, dict) else None
+    if resume is None or (is_int(resume) and resume == -1):
+        return 0
+    if not is_int(resume) or not 0 <= resume <= MAX_INT:
+        raise PruneConfigError("configs.resume_iteration", resume,
+                               f"an int in [0, {MAX_INT}], or -1 for a fresh start (as "
+                               "PaddleSlim's auto-compression passes)")
+    return int(resume)
 
 
 def gmp_ratio_at(iteration, schedule):

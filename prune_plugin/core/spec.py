@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from .errors import PruneConfigError
 from .pruner import GMPUnstructuredPruner, UnstructuredPruner
-from .validation import parse_sparse_pattern, validate_pruner_args
+from .validation import check_initial_ratio, check_int, parse_sparse_pattern, validate_pruner_args
 from .schedule import GMPSchedule
 
 BLOCK_KEYS = ('mode', 'ratio', 'threshold', 'prune_params_type', 'local_sparsity',
@@ -34,15 +34,19 @@ PPDET_BUILTIN_KEYS = ('stable_epochs', 'pruning_epochs', 'tunning_epochs', 'prun
 
 
 def _unknown_key_error(prefix, key, value, valid):
-    close = difflib.get_close_matches(key, valid, n=1)
+    close = difflib.get_close_matches(key, valid, n=1) if isinstance(key, str) else []
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return PruneConfigError(f"{prefix}.{key}", value, f"one of the keys {list(valid)}{hint}")
 
 
-def _check_int(key, value, minimum=0):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PruneConfigError(key, value, f"an int >= {minimum}")
-    return value
+def _check_keys(name, block, valid):
+    """``block`` as a dict after checking it is a mapping with only ``valid`` keys."""
+    if not isinstance(block, dict):
+        raise PruneConfigError(name, block, f"a mapping with keys {list(valid)}")
+    for key, value in block.items():
+        if key not in valid:
+            raise _unknown_key_error(name, key, value, valid)
+    return dict(block)
 
 
 @dataclass(frozen=True)
@@ -63,42 +67,48 @@ class PruneSpec:
     skip_params: tuple = None
     gmp: dict = field(default=None, compare=False)
     name: str = 'UnstructuredPrune'
+    gmp_key: str = field(default=None, compare=False)  # how errors name the GMP fields
+
+    @property
+    def _gmp_prefix(self):
+        return self.gmp_key or f"{self.name}.gmp"
 
     @classmethod
-    def from_block(cls, block, name='UnstructuredPrune'):
+    def from_block(cls, block, name='UnstructuredPrune', gmp_key=None):
         """Validate a config block (a dict) and return a spec.
+
+        Every value is type-checked before it is compared with anything, the plain fields
+        before the ``gmp`` sub-block (whose ``initial_ratio`` is bounded by ``ratio``).
+
+        Args:
+            block: The mapping under ``UnstructuredPrune:`` (None: all defaults).
+            name: The key the block sits under, for messages.
+            gmp_key: How messages name the GMP fields (default ``<name>.gmp``).
 
         Raises:
             PruneConfigError: a missing block, an unknown key (with the closest valid one) or
-                a bad value, naming ``UnstructuredPrune.<key>``.
+                a bad value, naming the full key (``UnstructuredPrune.gmp.initial_ratio``).
+
+        Example:
+            >>> PruneSpec.from_block({'ratio': 0.75, 'prune_params_type': 'conv1x1_only'}).ratio
+            0.75
         """
-        if block is None:
-            block = {}
-        if not isinstance(block, dict):
-            raise PruneConfigError(name, block, f"a mapping with keys {list(BLOCK_KEYS)}")
-        for key, value in block.items():
-            if key not in BLOCK_KEYS:
-                raise _unknown_key_error(name, key, value, BLOCK_KEYS)
-        values = dict(block)
-        if 'sparse_block' in values and isinstance(values['sparse_block'], list):
-            values['sparse_block'] = tuple(values['sparse_block'])
-        for key in ('prune_params', 'skip_params'):
-            if isinstance(values.get(key), list):
-                values[key] = tuple(values[key])
+        values = _check_keys(name, {} if block is None else block, BLOCK_KEYS)
         gmp = values.pop('gmp', None)
-        spec = cls(name=name, **values)
-        spec = replace(spec, gmp=cls._validate_gmp(name, gmp, spec))
-        spec.check()
-        return spec
+        spec = cls(name=name, gmp_key=gmp_key, **values)
+        spec.check()  # the raw values, so messages show what the user wrote
+        spec = replace(spec, **{key: tuple(values[key]) for key in
+                                ('sparse_block', 'prune_params', 'skip_params')
+                                if isinstance(values.get(key), list)})
+        return replace(spec, gmp=spec._validate_gmp(gmp))
 
     @classmethod
     def from_ppdet_block(cls, block, name='UnstructuredPruner'):
-        """Read PaddleDetection's built-in ``UnstructuredPruner`` block (always GMP, local)."""
-        if not isinstance(block, dict):
-            raise PruneConfigError(name, block, f"a mapping with keys {list(PPDET_BUILTIN_KEYS)}")
-        for key, value in block.items():
-            if key not in PPDET_BUILTIN_KEYS:
-                raise _unknown_key_error(name, key, value, PPDET_BUILTIN_KEYS)
+        """Read PaddleDetection's built-in ``UnstructuredPruner`` block (always GMP, local).
+
+        Errors name the key as ppdet spells it: ``UnstructuredPruner.pruning_steps``.
+        """
+        block = _check_keys(name, block, PPDET_BUILTIN_KEYS)
         missing = [k for k in PPDET_BUILTIN_KEYS if k not in block and k != 'prune_params_type']
         if missing:
             raise PruneConfigError(f"{name}.{missing[0]}", None, "a value (it is required)")
@@ -106,26 +116,28 @@ class PruneSpec:
                                      'pruning_steps', 'initial_ratio')}
         return cls.from_block({'mode': 'ratio', 'ratio': block['ratio'], 'local_sparsity': True,
                                'prune_params_type': block.get('prune_params_type'),
-                               'gmp': gmp}, name=name)
+                               'gmp': gmp}, name=name, gmp_key=name)
 
-    @staticmethod
-    def _validate_gmp(name, gmp, spec):
+    def _validate_gmp(self, gmp):
         if gmp is None:
             return None
-        prefix = f"{name}.gmp"
+        prefix = self._gmp_prefix
         if not isinstance(gmp, dict):
             raise PruneConfigError(prefix, gmp, f"a mapping with keys {list(GMP_BLOCK_KEYS)}")
-        if spec.mode != 'ratio':
-            raise PruneConfigError(f"{name}.mode", spec.mode, "'ratio' when gmp is set")
-        if spec.sparse_pattern is not None:
-            raise PruneConfigError(f"{name}.sparse_pattern", spec.sparse_pattern,
-                                   "null when gmp is set (an n:m pattern fixes the ratio)")
         out = {}
-        for key, value in gmp.items():
-            key = _GMP_ALIASES.get(key, key)
+        for written, value in gmp.items():
+            key = _GMP_ALIASES.get(written, written) if isinstance(written, str) else written
             if key not in GMP_BLOCK_KEYS:
                 raise _unknown_key_error(prefix, key, value, GMP_BLOCK_KEYS)
+            if key in out:  # tuning_epochs and tunning_epochs both given
+                raise PruneConfigError(f"{prefix}.{written}", value,
+                                       f"no value: {key} is already set (use one)")
             out[key] = value
+        if self.mode != 'ratio':
+            raise PruneConfigError(f"{self.name}.mode", self.mode, "'ratio' when gmp is set")
+        if self.sparse_pattern is not None:
+            raise PruneConfigError(f"{self.name}.sparse_pattern", self.sparse_pattern,
+                                   "null when gmp is set (an n:m pattern fixes the ratio)")
         for phase in GMP_PHASES:
             given = [f"{phase}_{u}" for u in ('epochs', 'iterations') if f"{phase}_{u}" in out]
             if len(given) == 2:
@@ -137,15 +149,12 @@ class PruneSpec:
                     continue
                 raise PruneConfigError(f"{prefix}.{phase}_epochs", None,
                                        f"a value ({phase}_epochs or {phase}_iterations)")
-            _check_int(f"{prefix}.{given[0]}", out[given[0]])
+            check_int(f"{prefix}.{given[0]}", out[given[0]])
         if 'pruning_steps' not in out:
             raise PruneConfigError(f"{prefix}.pruning_steps", None, "an int >= 1 (it is required)")
-        _check_int(f"{prefix}.pruning_steps", out['pruning_steps'], 1)
-        initial = out.setdefault('initial_ratio', 0.0)
-        if isinstance(initial, bool) or not isinstance(initial, (int, float)) \
-                or not 0.0 <= initial <= spec.ratio:
-            raise PruneConfigError(f"{prefix}.initial_ratio", initial,
-                                   f"a float in [0, ratio={spec.ratio}]")
+        check_int(f"{prefix}.pruning_steps", out['pruning_steps'], minimum=1)
+        out['initial_ratio'] = check_initial_ratio(f"{prefix}.initial_ratio",
+                                                   out.get('initial_ratio', 0.0), self.ratio)
         return out
 
     def check(self):
@@ -153,9 +162,8 @@ class PruneSpec:
         prefix = self.name
         try:
             validate_pruner_args(self.mode, self.threshold, self.ratio, self.prune_params_type,
-                                 None, self.local_sparsity, list(self.sparse_block),
-                                 self.prune_params and list(self.prune_params),
-                                 self.skip_params and list(self.skip_params))
+                                 None, self.local_sparsity, self.sparse_block,
+                                 self.prune_params, self.skip_params)
             parse_sparse_pattern(self.sparse_pattern)
         except PruneConfigError as err:
             raise PruneConfigError(f"{prefix}.{err.key}", err.value, err.allowed) from None
@@ -179,7 +187,7 @@ class PruneSpec:
                 configs[f"{phase}_iterations"] = self.gmp[f"{phase}_iterations"]
                 continue
             if steps_per_epoch is None or steps_per_epoch < 1:
-                raise PruneConfigError(f"{self.name}.gmp.{phase}_epochs",
+                raise PruneConfigError(f"{self._gmp_prefix}.{phase}_epochs",
                                        self.gmp[f"{phase}_epochs"],
                                        "iterations instead: the steps per epoch are unknown here")
             configs[f"{phase}_iterations"] = self.gmp[f"{phase}_epochs"] * int(steps_per_epoch)
@@ -190,7 +198,7 @@ class PruneSpec:
             epochs_key = key.replace('_iterations', '_epochs')
             if key.endswith('_iterations') and epochs_key in self.gmp:
                 key, value = epochs_key, self.gmp[epochs_key]  # name what the user wrote
-            raise PruneConfigError(f"{self.name}.gmp.{key}", value,
+            raise PruneConfigError(f"{self._gmp_prefix}.{key}", value,
                                    f"{err.allowed} (in iterations, {steps_per_epoch} steps/epoch)")
         return configs
 

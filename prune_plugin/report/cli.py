@@ -25,7 +25,7 @@ EPILOG = """examples:
   prune-report output/seg --checkpoint best_model          # best_model/model.pdparams
   prune-report output_inference/yolov3/model.pdmodel       # exported model (.pdmodel or .json)
   prune-report ckpt.pdparams --block 2x1 --pattern 2:4 --strict
-  prune-report ckpt.pdparams --block 2x1 --transposed 'mask_head\.deconv'  # [in,out,k,k]
+  prune-report ckpt.pdparams --block 2x1 --transposed 'mask_head\\.deconv'  # [in,out,k,k]
   prune-report ckpt.pdparams --sort sparsity --top 10 --min-sparsity 0.3
   prune-report ckpt.pdparams --format json > sparsity.json
   prune-report ckpt.pdparams --plot sparsity.png

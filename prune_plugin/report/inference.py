@@ -7,12 +7,17 @@ TensorDesc (protobuf), raw data``. The names come from the program: ``<prefix>.p
 its ``builtin.parameter`` ops). ``<prefix>.pdiparams.info`` (2.x) maps them to structured names.
 """
 import json
+import math
+import mmap
 import os
 import struct
 
 import numpy as np
 
-from .loading import PARAMS_EXT, LoadedWeights, ReportInputError, _SafeUnpickler
+from . import safe_pickle
+from .loading import PARAMS_EXT, LoadedWeights, RefusedFileError, ReportInputError, read_pickle
+
+MAX_PROGRAM_BYTES = 2 << 30  # protobuf cannot parse more; a PIR JSON of that size is no program
 
 # framework.proto VarType.Type -> numpy dtype (BF16 is read as uint16 and widened)
 _DTYPES = {
@@ -71,13 +76,13 @@ def read_combined_tensors(path):
         path: ``<prefix>.pdiparams``.
 
     Returns:
-        list of numpy arrays (zero-copy views of the file's bytes where the dtype allows).
+        list of numpy arrays (zero-copy views of the mapped file where the dtype allows: a
+        10 GB file that is no parameter file is refused after reading its first bytes).
 
     Raises:
         ReportInputError: the file is truncated or not a ``save_combine`` stream.
     """
-    with open(path, 'rb') as f:
-        buf = f.read()
+    buf = _map(path)
     arrays, pos = [], 0
     try:
         while pos < len(buf):
@@ -99,7 +104,7 @@ def read_combined_tensors(path):
                 raise ValueError(f"unsupported tensor (type {code}, dims {dims}) at byte {pos}")
             dtype = _DTYPES[code]
             raw = np.uint16 if dtype == 'bf16' else dtype
-            count = int(np.prod(dims, dtype=np.int64))
+            count = math.prod(dims)  # Python ints: crafted dims cannot wrap around
             nbytes = count * np.dtype(raw).itemsize
             if pos + nbytes > len(buf):
                 raise ValueError(f"truncated (tensor {len(arrays)} needs {nbytes} bytes at byte "
@@ -119,12 +124,37 @@ def read_combined_tensors(path):
     return arrays
 
 
+def _map(path):
+    """A read-only map of a regular file (empty bytes for an empty one)."""
+    try:
+        f, size = safe_pickle.open_regular(path)
+    except safe_pickle.NotARegularFile as err:
+        raise ReportInputError(f"{path}: {err}") from None
+    with f:
+        if size == 0:
+            return b''
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _read_program(path):
+    """The bytes of a program file, refused without reading when larger than any program."""
+    try:
+        f, size = safe_pickle.open_regular(path)
+    except safe_pickle.NotARegularFile as err:
+        raise ReportInputError(f"{path}: {err}") from None
+    with f:
+        if size > MAX_PROGRAM_BYTES:
+            raise ReportInputError(f"{path}: not a Paddle program ({size} bytes; programs are "
+                                   f"under {MAX_PROGRAM_BYTES} bytes)")
+        return f.read()
+
+
 def _names_from_pdmodel(path):
     from paddle.base.proto import framework_pb2  # the protobuf schema ships with paddle
     program = framework_pb2.ProgramDesc()
+    data = _read_program(path)
     try:
-        with open(path, 'rb') as f:
-            program.ParseFromString(f.read())
+        program.ParseFromString(data)
     except Exception as err:  # protobuf's DecodeError and friends
         raise ReportInputError(f"{path}: not a Paddle program ({type(err).__name__})") from None
     if not program.blocks:
@@ -155,9 +185,8 @@ def _value_id(value):
 
 def _names_from_pir_json(path):
     try:
-        with open(path, encoding='utf-8') as f:
-            program = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        program = json.loads(_read_program(path).decode('utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ReportInputError(f"{path}: not a Paddle PIR program ({type(err).__name__})") \
             from None
     if not isinstance(program, dict) or 'program' not in program:
@@ -179,16 +208,24 @@ def _names_from_pir_json(path):
 
 
 def _structured_names(prefix):
+    """``{program name: structured name}`` from a 2.x ``.pdiparams.info``, if any.
+
+    The file is optional: a damaged one gives program names; one that asks to run anything is
+    refused (:class:`ReportInputError`).
+    """
     info = prefix + PARAMS_EXT + '.info'
     if not os.path.isfile(info):
         return {}
     try:
-        with open(info, 'rb') as f:
-            table = _SafeUnpickler(f).load()
-        return {k: v['structured_name'] for k, v in table.items()
-                if isinstance(v, dict) and isinstance(v.get('structured_name'), str)}
-    except Exception:  # the info file is optional: fall back to program names
+        table = read_pickle(info)
+    except RefusedFileError:
+        raise
+    except ReportInputError:
         return {}
+    if not isinstance(table, dict):
+        return {}
+    return {k: v['structured_name'] for k, v in table.items()
+            if isinstance(v, dict) and isinstance(v.get('structured_name'), str)}
 
 
 def load_inference_model(prefix):

@@ -18,24 +18,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import safe_pickle
+
 WEIGHTS_EXT = '.pdparams'
 PARAMS_EXT = '.pdiparams'
 PROGRAM_EXTS = ('.pdmodel', '.json')
-STRUCTURED_NAME_KEY = 'StructuredToParameterName@@'
-
-# What a paddle.save pickle may reference; anything else is refused (pickles can run code).
-_SAFE_GLOBALS = {
-    ('collections', 'OrderedDict'), ('builtins', 'dict'), ('builtins', 'list'),
-    ('builtins', 'tuple'), ('builtins', 'set'), ('builtins', 'frozenset'),
-    ('builtins', 'slice'), ('builtins', 'complex'),
-    ('numpy', 'ndarray'), ('numpy', 'dtype'), ('numpy.core.multiarray', '_reconstruct'),
-    ('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', '_reconstruct'),
-    ('numpy._core.multiarray', 'scalar'), ('_codecs', 'encode'),  # protocol 2 bytes
-}
+STRUCTURED_NAME_KEY = safe_pickle.STRUCTURED_NAME_KEY
+MAX_NESTING = 32
 
 
 class ReportInputError(ValueError):
     """The path is missing, holds no weights, or is not a readable Paddle file."""
+
+
+class RefusedFileError(ReportInputError):
+    """The file asks to run something no Paddle file does; it was not loaded."""
 
 
 @dataclass
@@ -55,47 +52,35 @@ class LoadedWeights:
     transposed: frozenset = frozenset()
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays; flags anything from paddle for a fallback."""
-
-    def find_class(self, module, name):
-        if (module, name) in _SAFE_GLOBALS:
-            return super().find_class(module, name)
-        if module.split('.')[0] == 'paddle':
-            raise _NeedsPaddle(f"{module}.{name}")
-        raise pickle.UnpicklingError(f"it references {module}.{name}, which a Paddle "
-                                     "weights file never does")
+def _as_array(value):
+    """The numeric array a state-dict value holds, or None."""
+    if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+            and isinstance(value[1], np.ndarray)):  # paddle.save's (tensor name, array)
+        value = value[1]
+    if isinstance(value, np.ndarray) and value.dtype.kind in 'biufc':
+        return value
+    return None
 
 
-class _NeedsPaddle(Exception):
-    pass
+def _flatten_arrays(obj, prefix='', depth=0):
+    """``{name: array}`` in file order from a (possibly nested) dict; other leaves are dropped.
 
-
-def _flatten_arrays(obj, prefix=''):
-    """``{name: array}`` from a (possibly nested) dict; non-array leaves are dropped."""
+    Raises:
+        ValueError: dicts nested deeper than :data:`MAX_NESTING` (no Paddle file is).
+    """
+    if depth > MAX_NESTING:
+        raise ValueError(f"dicts nested more than {MAX_NESTING} deep")
     found = {}
     for key, value in obj.items():
         if key == STRUCTURED_NAME_KEY:
             continue
-        name = f"{prefix}{key}"
         if isinstance(value, dict):
-            found.update(_flatten_arrays(value, prefix=f"{name}."))
-        elif isinstance(value, np.ndarray) and value.dtype != object:
-            found[name] = value
-        elif (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-              and isinstance(value[1], np.ndarray)):  # paddle.save's (tensor name, array)
-            found[name] = value[1]
-        elif hasattr(value, 'numpy') and hasattr(value, 'shape'):  # a paddle Tensor
-            found[name] = np.asarray(value.numpy())
+            found.update(_flatten_arrays(value, f"{prefix}{key}.", depth + 1))
+            continue
+        array = _as_array(value)
+        if array is not None:
+            found[f"{prefix}{key}"] = array
     return found
-
-
-def _paddle_load(path):
-    import paddle  # only for pickles that hold paddle objects
-    try:
-        return paddle.load(path, return_numpy=True)
-    except Exception as err:  # paddle raises many types for a bad file
-        raise ReportInputError(f"{path}: paddle.load failed: {_one_line(err)}") from None
 
 
 def _one_line(err):
@@ -103,12 +88,44 @@ def _one_line(err):
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(': ')
 
 
+def read_pickle(path):
+    """Unpickle a Paddle file without running code (see :mod:`.safe_pickle`).
+
+    Args:
+        path: ``.pdparams``, ``.pdema``, ``.pdopt``, ``.pdiparams.info``...
+
+    Returns:
+        The object (numpy arrays where Paddle had tensors).
+
+    Raises:
+        RefusedFileError: it references a global Paddle never writes (named in the message).
+        ReportInputError: one line: truncated, not a pickle, not a regular file, unreadable.
+    """
+    try:
+        return safe_pickle.load(path)
+    except safe_pickle.RefusedPickle as err:
+        raise RefusedFileError(f"{path}: refused: {err.reason} (nothing in the file was run)") \
+            from None
+    except safe_pickle.NotARegularFile as err:
+        raise ReportInputError(f"{path}: {err}") from None
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, ImportError, OverflowError, RecursionError) as err:
+        truncated = isinstance(err, EOFError) or 'truncated' in str(err)
+        kind = 'truncated' if truncated else 'not a Paddle weights file'
+        raise ReportInputError(f"{path}: {kind} ({_one_line(err)})") from None
+    except MemoryError:
+        raise ReportInputError(f"{path}: not a Paddle weights file (it declares an entry larger "
+                               "than the memory)") from None
+    except OSError as err:
+        raise ReportInputError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
 def load_pdparams(path):
     """Read a ``.pdparams`` file into ``{name: array}``.
 
-    Plain pickles of numpy arrays (what ``paddle.save`` writes) are read without paddle and
-    without running code; a pickle that references paddle classes goes through
-    ``paddle.load(path, return_numpy=True)``.
+    Every pickle ``paddle.save`` writes (2.x and 3.x, protocols 2 to 4, tensors nested in dicts,
+    parameters split in slices) is read without paddle and without running code; a file that
+    asks for anything else is refused.
 
     Args:
         path: The file.
@@ -117,23 +134,15 @@ def load_pdparams(path):
         :class:`LoadedWeights`.
 
     Raises:
-        ReportInputError: truncated, not a pickle, or holds no arrays.
+        ReportInputError: refused, truncated, not a pickle, or holds no arrays.
     """
-    try:
-        with open(path, 'rb') as f:
-            obj = _SafeUnpickler(f).load()
-    except _NeedsPaddle:
-        obj = _paddle_load(path)
-    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, ImportError, MemoryError, OverflowError) as err:
-        truncated = isinstance(err, EOFError) or 'truncated' in str(err)
-        kind = 'truncated' if truncated else 'not a Paddle weights file'
-        raise ReportInputError(f"{path}: {kind} ({_one_line(err)})") from None
-    except OSError as err:
-        raise ReportInputError(f"{path}: cannot read ({err.strerror or err})") from None
+    obj = read_pickle(path)
     if not isinstance(obj, dict):
         raise ReportInputError(f"{path}: not a Paddle state dict (holds a {type(obj).__name__})")
-    arrays = _flatten_arrays(obj)
+    try:
+        arrays = _flatten_arrays(safe_pickle.join_big_params(obj))
+    except ValueError as err:
+        raise ReportInputError(f"{path}: not a Paddle state dict ({err})") from None
     if not arrays:
         raise ReportInputError(f"{path}: holds no weight arrays")
     return LoadedWeights(path, 'pdparams', arrays)
@@ -154,12 +163,19 @@ def inference_prefix(path):
 
 
 def _candidates(directory):
-    """Weights in ``directory`` and one level below: ``[(path or prefix, is_inference)]``."""
-    found = []
+    """Weights in ``directory`` and one level below: ``[(path or prefix, is_inference)]``.
+
+    A folder reached twice (a symlink such as ``self -> .``) is read once.
+    """
+    found, seen = [], set()
     subdirs = [directory] + sorted(
         os.path.join(directory, d) for d in os.listdir(directory)
         if os.path.isdir(os.path.join(directory, d)))
     for folder in subdirs:
+        real = os.path.realpath(folder)
+        if real in seen:
+            continue
+        seen.add(real)
         try:
             names = sorted(os.listdir(folder))
         except OSError:
@@ -254,6 +270,8 @@ def load_weights(path, checkpoint=None):
     if prefix is not None:
         return load_inference_model(prefix)
     if not os.path.exists(path):
+        if os.path.islink(path):
+            raise ReportInputError(f"{path}: a broken symlink or a symlink loop")
         raise ReportInputError(f"{path}: no such file or directory")
     if path.endswith('.pdopt'):
         raise ReportInputError(f"{path}: an optimizer state, not model weights; give the "
