@@ -188,6 +188,8 @@ def resolve_demo_datasets(cfg):
         if dataset is None or not hasattr(dataset, '__dict__'):
             continue
         dataset_dir = getattr(dataset, 'dataset_dir', '') or ''
+        if not isinstance(dataset_dir, str):
+            continue          # e.g. the list of folders of ppdet's pose3d datasets
         name = os.path.basename(os.path.normpath(dataset_dir)) if dataset_dir else ''
         if name in DATASETS:
             if not os.path.isdir(dataset_dir) or not _complete(dataset_dir):
@@ -195,6 +197,8 @@ def resolve_demo_datasets(cfg):
                 redirected.append(key)
             continue
         anno = getattr(dataset, 'anno_path', '') or ''
+        if not isinstance(anno, str):
+            continue
         parts = os.path.normpath(anno).split(os.sep)
         hit = next((i for i, part in enumerate(parts) if part in DATASETS), None)
         if hit is not None and not os.path.exists(anno):
