@@ -93,9 +93,24 @@ class PruneTrainer(PpdetTrainer):
                            "or the prune_plugin.ppdet Trainer")
 
     def export(self, *args, **kwargs):
-        """ppdet's export under a full-graph ``to_static`` on the legacy IR (Paddle 3)."""
-        with full_graph_to_static():
-            return super().export(*args, **kwargs)
+        """ppdet's export with a full-graph ``to_static``: on PIR, else on the legacy IR.
+
+        On Paddle 3, ppdet 2.6's NMS ops exist only for the legacy program IR, where
+        ``paddle.multiply`` / ``sigmoid`` do not: YOLOv3 exports on the legacy IR, PicoDet on
+        PIR (with ``-o export.nms=False``). The export is tried on PIR first; when that fails,
+        once more on the legacy IR.
+        """
+        try:
+            with full_graph_to_static(legacy_ir=False):
+                return super().export(*args, **kwargs)
+        except Exception as first:   # noqa: BLE001 - any conversion failure: retry once
+            if not needs_int64_gt_class():
+                raise
+            logger.info(f"prune_plugin: export on PIR failed ({type(first).__name__}: "
+                        f"{str(first).strip().splitlines()[-1][:200]}); exporting on the "
+                        "legacy program IR")
+            with full_graph_to_static(legacy_ir=True):
+                return super().export(*args, **kwargs)
 
 
 Trainer = PruneTrainer
