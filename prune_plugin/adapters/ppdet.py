@@ -51,7 +51,11 @@ def _set_device(cfg):
     for key in ('use_gpu', 'use_npu', 'use_xpu', 'use_mlu'):
         cfg.setdefault(key, False)
     device = next((d for d in ('gpu', 'npu', 'xpu', 'mlu') if cfg.get(f'use_{d}')), 'cpu')
-    paddle.set_device(device)
+    try:
+        paddle.set_device(device)
+    except ValueError as err:    # e.g. use_gpu: true (every stock runtime.yml) without CUDA
+        raise FlagError(f"use_{device}=True in the config: {' '.join(str(err).split())}; "
+                        f"add -o use_{device}=false to run on the CPU") from None
 
 
 def _is_url(path):

@@ -162,13 +162,17 @@ def reset_global_config():
 def _set_dataset_options(cfg, opts):
     """Apply ``-o TrainDataset.sample_num=8``-style options to the dataset objects themselves.
 
-    ppdet's ``merge_config`` would replace a dataset object by a plain dict; these options are
-    set as attributes instead. Returns the remaining options.
+    ppdet's ``merge_config`` would replace a dataset object (a ``!COCODataSet`` tag) by a plain
+    dict; these options are set as attributes instead. Datasets written as a mapping
+    (``name: COCODataSet``, release/2.6's configs/datasets) are merged as keys, as ppdet does.
+    Returns the remaining options.
     """
     for key in DATASET_KEYS:
-        if isinstance(opts.get(key), dict) and hasattr(cfg.get(key), '__dict__'):
+        dataset = cfg.get(key)
+        if isinstance(opts.get(key), dict) and not isinstance(dataset, dict) \
+                and hasattr(dataset, '__dict__'):
             for attr, value in opts.pop(key).items():
-                setattr(cfg[key], attr, value)
+                setattr(dataset, attr, value)
     return opts
 
 
