@@ -57,8 +57,7 @@ def refuse_unsupported(cfg, command='train'):
     if ssod and (command == 'train' or ssod == 'ARSL'):
         raise PruneConfigError('ssod_method', ssod, "no ssod_method: semi-supervised configs "
                                "run on ppdet's semi-supervised trainers (Trainer_DenseTeacher, "
-                               "Trainer_ARSL, ...), which "
-                               "prune_plugin does not attach to")
+                               "Trainer_ARSL, ...), which prune_plugin does not attach to")
     if command == 'train' and cfg.get('use_cot'):
         raise PruneConfigError('use_cot', cfg.get('use_cot'), "no use_cot: co-tuning configs "
                                "run on ppdet's TrainerCot, which prune_plugin does not attach to")
