@@ -429,3 +429,17 @@ def test_a_clone_package_wins_and_state_follows_its_checkpoint_layout(checkout, 
     assert '.pdprune: the pruner continues' not in second
     assert 'prune_plugin: iter 2: prunable sparsity 67.50%' in second
     assert_exact(load(clone / 'out' / 'model_final.pdparams'), 0.75)
+
+
+def test_an_epoch_of_zero_steps_is_named_as_such(checkout):
+    result = subprocess.run([os.path.join(BIN, 'prune-train'), '-c',
+                             'configs/picodet/picodet_tiny_prune.yml', '-o',
+                             'TrainReader.batch_size=16', 'save_dir=zero_steps'],
+                            cwd=checkout, capture_output=True, text=True, timeout=900,
+                            env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: TrainReader.batch_size=16 is not allowed: expected a batch size the dataset (8 "
+        "samples per process) can fill at least once: 0 steps per epoch (drop_last with a "
+        "batch larger than the data)")
+    assert not (checkout / 'zero_steps').exists()

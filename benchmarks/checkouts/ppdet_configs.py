@@ -107,6 +107,17 @@ def check_clone(clone):
             'failures': failures}
 
 
+def table_row(result, label):
+    """The docs' table row: model configs, read, recognised, ppdet load, block, refused."""
+    c = result['counts']
+    total = c.get('model_configs', 0)
+
+    def share(key):
+        return f"{c.get(key, 0)} ({100.0 * c.get(key, 0) / max(total, 1):.1f}%)"
+    return (f"| {label} | {total} | {share('read')} | {share('recognised')} | "
+            f"{share('ppdet_load')} | {share('block')} | {c.get('refused_by_design', 0)} |")
+
+
 def render(result):
     """A short text report of :func:`check_clone`'s result."""
     c = result['counts']
@@ -126,14 +137,24 @@ def render(result):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--clone', required=True, help="root of a PaddleDetection clone")
+    parser.add_argument('--clone', help="root of a PaddleDetection clone")
     parser.add_argument('--json', default=None, help="also write the result as JSON here")
+    parser.add_argument('--from-json', default=None,
+                        help="render a saved result instead of checking a clone")
+    parser.add_argument('--label', default=None, help="first column of the table row")
     args = parser.parse_args(argv)
-    result = check_clone(os.path.abspath(args.clone))
+    if not (args.clone or args.from_json):
+        parser.error("--clone (or --from-json) is required")
+    if args.from_json:
+        with open(args.from_json) as f:
+            result = json.load(f)
+    else:
+        result = check_clone(os.path.abspath(args.clone))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(result, f, indent=1)
     print(render(result))
+    print(table_row(result, args.label or os.path.basename(result['clone'])))
     return 0
 
 
