@@ -211,9 +211,16 @@ def check_flags(command, flags, cfg, trainer_class):
         if cfg.get('use_wandb') and _module_missing('wandb'):
             raise FlagError("--use_wandb needs the wandb package (pip install wandb)")
         if flags.profiler_options:
-            from ppdet.utils.profiler import ProfilerOptions
+            import paddle
+            from ppdet.utils import profiler
+            if not hasattr(profiler, 'profiler') and not hasattr(paddle.utils, 'profiler'):
+                # ppdet 2.6's profiler calls paddle.utils.profiler (gone in Paddle 3);
+                # develop's uses paddle.profiler
+                raise FlagError(f"--profiler_options: this ppdet's profiler calls "
+                                f"paddle.utils.profiler, which Paddle {paddle.__version__} "
+                                "does not have (ppdet develop's profiler works)")
             try:
-                ProfilerOptions(flags.profiler_options)
+                profiler.ProfilerOptions(flags.profiler_options)
             except (ValueError, AssertionError):
                 raise FlagError(f"--profiler_options {flags.profiler_options!r}: expected "
                                 "\"key1=value1;key2=value2\" with keys batch_range, state, "
