@@ -10,6 +10,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -167,12 +168,14 @@ def test_yolov3_threshold_train_eval_export_stay_sparse(workdir):
     assert zeros / total == pytest.approx(state['sparsity'], abs=1e-6)
     assert 0.2 < state['sparsity'] < 0.6
     assert all(np.all((v == 0) | (np.abs(v) >= 0.01)) for v in prunable.values())
-    best = load_weights(folder / 'best_model.pdparams')
-    assert all(np.array_equal(best[k] == 0, weights[k] == 0) for k in prunable)
-
+    # (a run where best_model and model_final differ is tests/test_ppdet_checkouts.py)
     model = str(folder / 'model_final')
     log = run_tool(workdir, 'eval.py', YOLOV3, '-o', f'weights={model}', 'EvalDataset.sample_num=4')
-    assert 'mAP(0.50, 11point)' in log and 'total sparsity' in log
+    assert 'mAP(0.50, 11point)' in log
+    ones = conv1x1_weights(weights).values()
+    conv1x1 = sum(int((v == 0).sum()) for v in ones) / sum(v.size for v in ones)
+    printed = re.search(r"model_final: total sparsity [\d.]+%, conv1x1 ([\d.]+)%", log).group(1)
+    assert float(printed) == round(100 * conv1x1, 2) and conv1x1 > 0.05
     run_tool(workdir, 'export_model.py', YOLOV3, '--output_dir', 'exported', '-o',
              f'weights={model}')
     # the exported program is in the legacy format: read it in a legacy-IR process
@@ -199,7 +202,8 @@ def test_ppdet_builtin_pruner_slim_config_trains_through_the_plugin(workdir):
     ratio = GMPSchedule(0.75, 0.15, 0, 300, 300, 300).ratio_at(1)
     assert 0.15 < ratio < 0.16
     assert_exact_local_sparsity(
-        load_weights(workdir / 'builtin/picodet_m_prune_demo/model_final.pdparams'), ratio)
+        load_weights(workdir / 'builtin/picodet_m_unstructured_prune_75/model_final.pdparams'),
+        ratio)   # ppdet names the run after the slim file
 
 
 @pytest.mark.parametrize('fleet', [False, True], ids=['DataParallel', 'fleet'])

@@ -1,103 +1,102 @@
-"""PaddleDetection adapter: ``tools/train.py``, ``tools/eval.py``, ``tools/export_model.py``.
+"""PaddleDetection adapter: ``prune-train``, ``prune-eval``, ``prune-export`` (and ``tools/*.py``).
 
-The commands take ppdet's usual flags (``-c``, ``-o key=value``, ``--eval``, ``-r``,
-``--fleet``, ``--amp``, ``--use_vdl``) and run ppdet's own ``Trainer``; when the config has
-``slim: UnstructuredPrune`` (or ppdet's built-in ``slim: UnstructuredPruner``) a
-:class:`PruneCallback` keeps the model sparse. Nothing in ppdet is edited::
+Each command takes the flags of ppdet's own script (:mod:`.ppdet_args`), reads the config as
+that script does (:mod:`.ppdet_config`) and runs ppdet's own ``Trainer`` (the clone's when run
+at the root of a clone) through :class:`PruneTrainer`, which keeps the model sparse when the
+config has ``slim: UnstructuredPrune`` (or ppdet's built-in ``UnstructuredPruner``)::
 
-    python tools/train.py -c configs/ppdet/picodet_m_prune_demo.yml --eval
-    python -m paddle.distributed.launch --nproc_per_node 2 tools/train.py \
-        -c configs/ppdet/yolov3_prune_demo.yml
-    python tools/eval.py -c configs/ppdet/picodet_m_prune_demo.yml
-    python tools/export_model.py -c configs/ppdet/picodet_m_prune_demo.yml --output_dir out
+    prune-train -c configs/yolov3/yolov3_mobilenet_v1_270e_voc.yml --eval
+    prune-train -c configs/picodet/legacy_model/pruner/picodet_m_320_coco_pruner.yml \
+        --slim_config configs/slim/prune/picodet_m_unstructured_prune_75.yml
+    python -m paddle.distributed.launch --nproc_per_node 2 tools/train.py -c CONFIG
+    prune-eval -c CONFIG -o weights=output/NAME/model_final
+    prune-export -c CONFIG --output_dir inference -o weights=output/NAME/model_final
+
+Bad input (flags, config, block, resume state, missing weights) is one line on stderr and exit
+code 2, before anything is built.
 """
+import functools
 import os
+import sys
 
 import paddle
-import yaml
-from ppdet.engine import Trainer, init_fleet_env, init_parallel_env, set_random_seed
+from ppdet.engine import init_fleet_env, init_parallel_env, set_random_seed
 from ppdet.utils.check import check_config
-from ppdet.utils.cli import ArgsParser
 from ppdet.utils.logger import setup_logger
 
-from ..core.stats import total_sparse, total_sparse_conv1x1
-from .ppdet_callback import PruneCallback
-from .ppdet_compat import full_graph_to_static
+from ..core.errors import PruneConfigError
+from .ppdet_args import FlagError, check_flags, parse_flags
 from .ppdet_config import load_ppdet_config
+from .ppdet_state import read_state, weights_file
+from .ppdet_trainer import PruneTrainer
 
 logger = setup_logger('prune_plugin.ppdet')
-
-EXAMPLES = """examples:
-  python tools/train.py -c configs/ppdet/yolov3_prune_demo.yml --eval
-  python tools/train.py -c configs/ppdet/picodet_m_prune_demo.yml -r output/picodet_m_prune_demo/3
-  python tools/train.py -c configs/ppdet/picodet_m_prune_demo.yml -o epoch=2 \
-      UnstructuredPrune.ratio=0.5
-"""
+TRACKERS = ('DeepSORT', 'ByteTrack')
 
 
-class _ArgsParser(ArgsParser):
-    """ppdet's parser, but ``-o a.b.c=1 a.b.d=2`` keeps both keys (ppdet's keeps the last)."""
-
-    def _parse_opt(self, opts):
-        config = {}
-        for option in opts or []:
-            key, value = option.strip().split('=', 1)
-            *parents, leaf = key.split('.')
-            node = config
-            for parent in parents:
-                node = node.setdefault(parent, {})
-            node[leaf] = yaml.load(value, Loader=yaml.Loader)
-        return config
+def _one_line_errors(main):
+    """Flag errors become ``error: ...`` on stderr and exit code 2 (the CLI handles the rest)."""
+    @functools.wraps(main)
+    def run(argv):
+        try:
+            return main(argv)
+        except FlagError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return run
 
 
-def _parser(command):
-    parser = _ArgsParser()
-    parser.epilog = EXAMPLES
-    parser.add_argument('--slim_config', default=None,
-                        help="separate YAML with the slim block (as ppdet's --slim_config)")
-    if command == 'train':
-        parser.add_argument('--eval', action='store_true', help="evaluate at each snapshot")
-        parser.add_argument('-r', '--resume', default=None, help="checkpoint to resume from")
-        parser.add_argument('--fleet', action='store_true', help="train with Fleet")
-        parser.add_argument('--amp', action='store_true', help="automatic mixed precision")
-        parser.add_argument('--use_vdl', action='store_true', help="log to VisualDL")
-        parser.add_argument('--vdl_log_dir', default=None,
-                            help="VisualDL folder (default: the config's vdl_log_dir)")
-        parser.add_argument('--seed', type=int, default=None, help="fix paddle/numpy/random seeds")
-    elif command == 'eval':
-        parser.add_argument('--output_eval', default=None)
-        parser.add_argument('--classwise', action='store_true')
-        parser.add_argument('--save_prediction_only', action='store_true')
-    else:
-        parser.add_argument('--output_dir', default='output_inference')
-    return parser
+def _set_device(cfg):
+    """ppdet's device choice: use_gpu / use_npu / use_xpu / use_mlu, else CPU."""
+    for key in ('use_gpu', 'use_npu', 'use_xpu', 'use_mlu'):
+        cfg.setdefault(key, False)
+    device = next((d for d in ('gpu', 'npu', 'xpu', 'mlu') if cfg.get(f'use_{d}')), 'cpu')
+    try:
+        paddle.set_device(device)
+    except ValueError as err:    # e.g. use_gpu: true (every stock runtime.yml) without CUDA
+        raise FlagError(f"use_{device}=True in the config: {' '.join(str(err).split())}; "
+                        f"add -o use_{device}=false to run on the CPU") from None
 
 
-def _prepare(command, argv):
-    args = _parser(command).parse_args(argv)
-    cfg, spec = load_ppdet_config(args.config, args.opt, args.slim_config)
-    for key in ('fleet', 'amp', 'use_vdl', 'vdl_log_dir', 'classwise', 'output_eval',
-                'save_prediction_only'):
-        if getattr(args, key, None):
-            cfg[key] = getattr(args, key)
-    paddle.set_device('gpu' if cfg.get('use_gpu') and paddle.is_compiled_with_cuda() else 'cpu')
-    check_config(cfg)
-    return args, cfg, spec
+def _is_url(path):
+    return str(path).startswith(('http://', 'https://'))
 
 
+def _check_weights(path, what):
+    """A local checkpoint that does not exist: one line, before anything is built."""
+    if path and not _is_url(path) and not os.path.exists(weights_file(str(path))) \
+            and not os.path.exists(str(path)):
+        raise FlagError(f"{what} {path}: {weights_file(str(path))} not found")
+
+
+def _check_resume(path):
+    _check_weights(path, '-r')
+    try:
+        return read_state(path)
+    except ValueError as err:
+        raise FlagError(f"-r {path}: {err}") from None
+
+
+@_one_line_errors
 def train_main(argv):
-    """``tools/train.py``: train with ppdet's Trainer, sparse when the config asks for it.
+    """``prune-train``: train with ppdet's Trainer, sparse when the config asks for it.
 
     Args:
-        argv: CLI arguments, e.g. ``['-c', 'configs/ppdet/yolov3_prune_demo.yml', '--eval']``.
+        argv: ppdet's ``tools/train.py`` flags, e.g. ``['-c', 'x.yml', '--eval']``.
 
     Returns:
-        0 on success.
+        0 on success, 2 for a bad flag.
 
     Raises:
-        PruneConfigError: a bad pruning block (raised before the model is built).
+        PruneConfigError, ConfigFileError, RegistryError: bad input, before anything is built.
     """
-    args, cfg, spec = _prepare('train', argv)
+    flags = parse_flags('train', argv)
+    cfg, spec = load_ppdet_config(flags.config, flags.opt, flags.slim_config, flags, 'train')
+    _set_device(cfg)
+    check_flags('train', flags, cfg, PruneTrainer)
+    if flags.resume is not None:
+        _check_resume(flags.resume)
+    check_config(cfg)
     if cfg.get('fleet') and int(os.environ.get('PADDLE_TRAINERS_NUM', '1')) < 2:
         # Paddle 3.3's fleet.distributed_model wraps a single process in NoPipelineParallel,
         # which only accepts a PipelineLayer: one process trains without Fleet.
@@ -107,61 +106,86 @@ def train_main(argv):
         init_fleet_env(cfg.get('find_unused_parameters', False))
     else:
         init_parallel_env()
-    if args.seed is not None:
-        set_random_seed(args.seed)
-    trainer = Trainer(cfg, mode='train')
-    callback = None
-    if spec is not None:
-        steps_per_epoch = len(trainer.loader)
-        pruner = spec.build(trainer.model, steps_per_epoch=steps_per_epoch,
-                            optimizer=trainer.optimizer)
-        callback = PruneCallback.attach(trainer, pruner)
-        logger.info(f"prune_plugin: {spec.name} on {len(pruner.params)} parameters "
-                    f"({steps_per_epoch} steps/epoch), mode {spec.mode}")
-    if args.resume is not None:
-        trainer.resume_weights(args.resume)
-        if callback is not None:
-            callback.resume(args.resume, trainer.start_epoch, len(trainer.loader))
+    if flags.enable_ce:
+        set_random_seed(0)
+    if flags.seed is not None:
+        set_random_seed(flags.seed)
+    trainer = PruneTrainer(cfg, mode='train', prune_spec=spec)
+    if flags.resume is not None:
+        trainer.resume_weights(flags.resume)
     elif cfg.get('pretrain_weights'):
         trainer.load_weights(cfg.pretrain_weights)
-    trainer.train(args.eval)
+    trainer.train(flags.eval)
     return 0
 
 
-def _load_for_inference(trainer, cfg):
-    trainer.load_weights(cfg.weights)
-    model = trainer.model
-    logger.info(f"prune_plugin: {cfg.weights}: total sparsity {total_sparse(model):.2%}, "
-                f"conv1x1 {total_sparse_conv1x1(model):.2%}")
-
-
+@_one_line_errors
 def eval_main(argv):
-    """``tools/eval.py``: evaluate ``weights`` (``-o weights=...``) with ppdet's metrics.
+    """``prune-eval``: ppdet's ``tools/eval.py`` (``-o weights=...``), logging the sparsity.
 
     Returns:
-        0 on success.
+        0 on success, 2 for a bad flag or missing weights.
     """
-    _args, cfg, _spec = _prepare('eval', argv)
+    flags = parse_flags('eval', argv)
+    cfg, spec = load_ppdet_config(flags.config, flags.opt, flags.slim_config, flags, 'eval')
+    _set_device(cfg)
+    check_flags('eval', flags, cfg, PruneTrainer)
+    if flags.json_eval:
+        from ppdet.core.workspace import create
+        from ppdet.metrics.coco_utils import json_eval_results
+        dataset = cfg['EvalDataset']
+        dataset = dataset if hasattr(dataset, 'parse_dataset') else create('EvalDataset')()
+        json_eval_results(cfg.metric, json_directory=flags.output_eval, dataset=dataset)
+        return 0
+    _check_weights(cfg.get('weights'), 'weights')
+    check_config(cfg)
     init_parallel_env()
-    trainer = Trainer(cfg, mode='eval')
-    _load_for_inference(trainer, cfg)
-    trainer.evaluate()
+    trainer = PruneTrainer(cfg, mode='eval', prune_spec=spec)
+    trainer.load_weights(cfg.weights)
+    if flags.slice_infer:
+        trainer.evaluate_slice(slice_size=flags.slice_size, overlap_ratio=flags.overlap_ratio,
+                               combine_method=flags.combine_method,
+                               match_threshold=flags.match_threshold,
+                               match_metric=flags.match_metric)
+    else:
+        trainer.evaluate()
     return 0
 
 
+@_one_line_errors
 def export_main(argv):
-    """``tools/export_model.py``: export ``weights`` as a (sparse) static inference model.
+    """``prune-export``: ppdet's ``tools/export_model.py``; the zeros are kept.
 
     Returns:
-        0 on success.
+        0 on success, 2 for a bad flag or missing weights.
     """
-    args, cfg, _spec = _prepare('export', argv)
-    trainer = Trainer(cfg, mode='test')
-    _load_for_inference(trainer, cfg)
-    with full_graph_to_static():
-        trainer.export(args.output_dir)
-    logger.info(f"prune_plugin: exported to {os.path.join(args.output_dir, cfg.filename)}")
+    paddle.set_device('cpu')   # as ppdet's export_model.py
+    flags = parse_flags('export', argv)
+    cfg, spec = load_ppdet_config(flags.config, flags.opt, flags.slim_config, None, 'export')
+    check_flags('export', flags, cfg, PruneTrainer)
+    tracker = cfg.get('architecture') in TRACKERS
+    if not tracker:
+        _check_weights(cfg.get('weights'), 'weights')
+    check_config(cfg)
+    cfg.setdefault('use_gpu', False)
+    trainer = PruneTrainer(cfg, mode='test', prune_spec=spec)
+    if tracker:
+        trainer.load_weights_sde(cfg.det_weights, cfg.reid_weights)
+    else:
+        trainer.load_weights(cfg.weights)
+    extra = {'for_fd': True} if flags.for_fd else {}
+    trainer.export(flags.output_dir, **extra)
+    name = os.path.splitext(os.path.split(cfg.filename)[-1])[0]
+    if flags.export_serving_model:
+        from paddle_serving_client.io import inference_model_to_serving
+        folder = os.path.join(flags.output_dir, name)
+        inference_model_to_serving(dirname=folder,
+                                   serving_server=os.path.join(folder, 'serving_server'),
+                                   serving_client=os.path.join(folder, 'serving_client'),
+                                   model_filename='model.pdmodel',
+                                   params_filename='model.pdiparams')
+    logger.info(f"prune_plugin: exported to {os.path.join(flags.output_dir, name)}")
     return 0
 
 
-__all__ = ['train_main', 'eval_main', 'export_main']
+__all__ = ['train_main', 'eval_main', 'export_main', 'PruneTrainer', 'PruneConfigError']

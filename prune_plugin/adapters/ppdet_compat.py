@@ -60,17 +60,23 @@ def use_int64_gt_class(cfg, reader='TrainReader'):
 
 
 @contextlib.contextmanager
-def full_graph_to_static():
-    """Within the block, ``paddle.jit.to_static`` defaults to ``full_graph=True`` on the legacy IR.
+def full_graph_to_static(legacy_ir=True):
+    """Within the block, ``paddle.jit.to_static`` defaults to ``full_graph=True`` (on the legacy IR).
 
     ppdet's ``Trainer.export`` reads ``static_model.forward.main_program``, which Paddle 3 only
     has for full-graph conversion (its default became the SOT mode, ``full_graph=False``), and
     ppdet's static ops (``multiclass_nms3`` via ``LayerHelper.append_op``) need the legacy
-    program IR instead of PIR (``FLAGS_enable_pir_api``).
+    program IR instead of PIR (``FLAGS_enable_pir_api``). Paddle 3's ``paddle.multiply`` /
+    ``sigmoid`` take only PIR values, so PicoDet (ESNet / LCNet) fails there: it exports on PIR
+    with ``legacy_ir=False`` when NMS is left out of the graph (``-o export.nms=False``).
+
+    Args:
+        legacy_ir: Switch to the legacy program IR inside the block (Paddle 3 only).
     """
     original = paddle.jit.to_static
     pir_flag = 'FLAGS_enable_pir_api'
-    pir_before = paddle.get_flags([pir_flag]).get(pir_flag) if needs_int64_gt_class() else None
+    pir_before = paddle.get_flags([pir_flag]).get(pir_flag) \
+        if legacy_ir and needs_int64_gt_class() else None
 
     @functools.wraps(original)
     def to_static(function=None, *args, **kwargs):

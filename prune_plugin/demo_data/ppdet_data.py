@@ -158,3 +158,37 @@ def ensure_dataset(name, root=None):
         with open(done, 'w') as f:
             f.write('ok\n')
     return folder
+
+
+def write_clone_layout(clone_root, kind):
+    """Write the demo data where a PaddleDetection clone's stock configs look for their data.
+
+    ``configs/datasets/coco_detection.yml`` reads ``dataset/coco/{train2017,val2017}`` and
+    ``annotations/instances_{train,val}2017.json``; ``configs/datasets/voc.yml`` reads
+    ``dataset/voc/{trainval.txt,test.txt,label_list.txt}`` with ``image xml`` lines relative to
+    ``dataset/voc``. The generated shapes (3 classes) are written there, so a stock config
+    trains on them with its 80 / 20 classes (the extra classes simply never occur).
+
+    Args:
+        clone_root: The clone (or any working folder the configs are run from).
+        kind: ``'coco'`` or ``'voc'``.
+
+    Returns:
+        The dataset folder (``<clone_root>/dataset/coco`` or ``.../voc``).
+    """
+    if kind not in ('coco', 'voc'):
+        raise KeyError(f"{kind!r}: expected 'coco' or 'voc'")
+    folder = os.path.join(clone_root, 'dataset', kind)
+    if os.path.exists(os.path.join(folder, _DONE_FILE)):
+        return folder
+    if kind == 'voc':
+        write_voc(folder)
+    else:
+        write_coco(folder)
+        for split in SPLITS:
+            os.replace(os.path.join(folder, split), os.path.join(folder, f"{split}2017"))
+            os.replace(os.path.join(folder, 'annotations', f"instances_{split}.json"),
+                       os.path.join(folder, 'annotations', f"instances_{split}2017.json"))
+    with open(os.path.join(folder, _DONE_FILE), 'w') as f:
+        f.write('ok\n')
+    return folder
