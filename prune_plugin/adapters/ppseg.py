@@ -24,6 +24,7 @@ from .ppseg_attach import OptimizerPruneHook, mask_digest, mask_state_dicts_of
 from .ppseg_compat import install_metric_fixes
 from .ppseg_config import PruneSegConfig
 from .ppseg_export import export_inference_model
+from .ppseg_losses import make_losses_paddle3_ready
 
 logger = logging.getLogger('prune_plugin')
 
@@ -131,6 +132,7 @@ def run_training(args):
     train_dataset = builder.train_dataset
     val_dataset = builder.val_dataset if args.do_eval else None
     optimizer = builder.optimizer
+    make_losses_paddle3_ready(builder.loss)
     pruner = hook = None
     if cfg.prune_spec is None:
         logger.info("no 'slim:' key in %s: training dense", args.config)

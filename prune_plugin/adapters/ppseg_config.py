@@ -18,7 +18,6 @@ from paddleseg.cvlibs.config import parse_from_yaml, update_config_dict
 from ..config import spec_from_config
 from ..core.errors import PruneConfigError
 from ..demo_data import ppseg_data
-from .ppseg_compat import use_compatible_losses
 
 DATASET_KEYS = ('train_dataset', 'val_dataset')
 
@@ -55,7 +54,6 @@ class PruneSegConfig(Config):
         dic.pop('slim', None)  # `-o slim=None` trains the same config dense
         dic.pop(self.prune_spec.name if self.prune_spec else 'UnstructuredPrune', None)
         self.demo_roots = use_demo_dataset(dic)
-        self.loss_replacements = use_compatible_losses(dic)
         self.path = path
         self.dic = dic
         self._build_default_checker().apply_all_rules(self)
