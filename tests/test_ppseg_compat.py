@@ -1,4 +1,4 @@
-"""PaddleSeg config reading, the demo data, and the AMP scaler path.
+"""PaddleSeg config reading, the demo data, one-line errors and the AMP scaler path.
 
 (The Paddle 3 loss and metric fixes: ``test_ppseg_losses.py``.)"""
 import os
@@ -13,7 +13,7 @@ from paddleseg.cvlibs import SegBuilder
 from paddleseg.models import PPHumanSegLite
 
 from prune_plugin.adapters.ppseg_attach import OptimizerPruneHook
-from prune_plugin.adapters.ppseg_config import PruneSegConfig
+from prune_plugin.adapters.ppseg_config import PaddleSegInputError, PruneSegConfig
 from prune_plugin.core import UnstructuredPruner
 from prune_plugin.core.errors import PruneConfigError
 from prune_plugin.demo_data import ppseg_data
@@ -46,17 +46,44 @@ def test_demo_data_is_deterministic(tmp_path):
             assert fa.read() == fb.read()
 
 
-def test_bad_prune_block_stops_before_training(tmp_path):
+def stderr_lines(text):
+    """stderr without the lines Paddle itself prints on import (ccache, warnings)."""
+    return [line for line in text.splitlines()
+            if line.strip() and 'ccache' not in line and 'warnings.warn' not in line]
+
+
+@pytest.mark.parametrize('entry', ['tools/train.py', 'prune-train'])
+def test_bad_prune_block_stops_before_training_in_one_line(tmp_path, entry):
     bad = tmp_path / 'bad.yml'
     bad.write_text(f"_base_: {os.path.join(CONFIGS, 'pphumanseg_lite_prune_demo.yml')}\n"
                    "UnstructuredPrune:\n  ratioo: 0.5\n")
     with pytest.raises(PruneConfigError, match="ratioo.*did you mean 'ratio'"):
         PruneSegConfig(str(bad))
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'train.py'), '-c',
-                             str(bad), '--save_dir', str(tmp_path / 'out')],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and 'ratioo' in result.stderr
-    assert not (tmp_path / 'out').exists()
+    command = [sys.executable, os.path.join(ROOT, 'tools', 'train.py')] \
+        if entry == 'tools/train.py' else [os.path.join(os.path.dirname(sys.executable), entry)]
+    result = subprocess.run(command + ['-c', str(bad), '--save_dir', str(tmp_path / 'out')],
+                            capture_output=True, text=True, timeout=900, cwd=str(tmp_path),
+                            env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert stderr_lines(result.stderr) == [
+        "error: UnstructuredPrune.ratioo=0.5 is not allowed: expected one of the keys "
+        "['mode', 'ratio', 'threshold', 'prune_params_type', 'local_sparsity', 'sparse_block', "
+        "'sparse_pattern', 'prune_params', 'skip_params', 'gmp']; did you mean 'ratio'?"]
+    assert 'Traceback' not in result.stderr + result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['bad.yml']
+
+
+def test_paddleseg_config_errors_are_one_line(tmp_path):
+    demo = os.path.join(CONFIGS, 'pphumanseg_lite_prune_demo.yml')
+    with pytest.raises(PaddleSegInputError) as err:
+        PruneSegConfig(demo, opts=['train_dataset.nothere.size=3'])
+    assert str(err.value) == (f"{demo}: Can not update train_dataset.nothere.size, because it is "
+                              "not in config.")
+    mismatch = tmp_path / 'classes.yml'
+    mismatch.write_text(f"_base_: {demo}\nmodel:\n  num_classes: 3\n")
+    with pytest.raises(PaddleSegInputError, match=r"classes\.yml: Sanity check .*num_classes"):
+        PruneSegConfig(str(mismatch))
+    assert '\n' not in str(err.value)
 
 
 def test_enabled_grad_scaler_path_steps_the_pruner_with_exact_zeros(monkeypatch):
