@@ -115,9 +115,8 @@ def attach_pruner(builder, model, optimizer, save_dir='output', resume_model=Non
     spec = prune_spec_of(cfg)
     fixed = make_losses_paddle3_ready(builder.loss)
     if fixed:
-        logger.info("Paddle %s: fixed %s (dtype casts as Paddle 2 did them; DiceLoss on a copy "
-                    "of the labels); every loss value shaped [1]", paddle.__version__,
-                    ', '.join(sorted(set(fixed))))
+        logger.info("Paddle %s: fixed %s (prune_plugin/adapters/ppseg_losses.py); every loss "
+                    "value shaped [1]", paddle.__version__, ', '.join(sorted(set(fixed))))
     if spec is None:
         logger.info("no 'slim:' key in the config: training dense")
         return None
