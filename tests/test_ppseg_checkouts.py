@@ -142,6 +142,20 @@ def test_dense_weights_under_a_prune_block_are_named_dense(checkout, monkeypatch
             "they are dense: trained without the pruner attached") in out
 
 
+def test_a_run_shorter_than_the_schedule_says_so_at_start_and_end(checkout, tmp_path,
+                                                                  monkeypatch, capsys):
+    monkeypatch.chdir(checkout)
+    assert cli.run('train', ['--config', seg_checkout.MIXED_SPARSE, '--device', 'cpu',
+                             '--iters', '2', '--save_interval', '2', '--save_dir',
+                             str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ("[WARNING]\t[prune_plugin] the run ends at iteration 2 with 15.0% of the prunable "
+            "weights pruned, below the target 75%: GMP needs 4 iterations") in out
+    assert ("15.00% of the prunable weights pruned at iteration 2 (target 75%) (below the "
+            "target: the schedule did not finish)") in out
+    assert count(conv1x1_zeros(tmp_path / 'iter_2' / 'model.pdparams')) == round(0.15 * N)
+
+
 def test_the_hook_line_in_the_checkouts_tools_train_py_trains_and_resumes(checkout):
     script = [sys.executable, 'tools/train.py', '--config', seg_checkout.DICE_SPARSE, '--device',
               'cpu', '--save_interval', '3', '--log_iters', '3', '--use_ema', '--seed', '0']
