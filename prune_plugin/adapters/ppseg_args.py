@@ -17,7 +17,7 @@ from .ppseg_config import PaddleSegInputError
 
 DEVICES = ['cpu', 'gpu', 'xpu', 'npu', 'mlu']
 
-TRAIN_EXAMPLES = """examples (at the root of a PaddleSeg clone, or anywhere with the paddleseg wheel):
+TRAIN_EXAMPLES = """examples (at the root of a PaddleSeg clone, or with paddleseg installed):
   prune-train --config contrib/PP-HumanSeg/configs/human_pp_humansegv1_lite.yml --do_eval \\
       --save_interval 500 --save_dir output/humanseg_sparse
   prune-train --config CONFIG --resume_model output/humanseg_sparse/iter_500

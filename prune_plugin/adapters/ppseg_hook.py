@@ -1,4 +1,4 @@
-"""The hook line for PaddleSeg's own ``tools/train.py`` (2.8 and 2.9), also what ``prune-train`` uses.
+"""The hook line for PaddleSeg's own ``tools/train.py`` (2.8 / 2.9), also what ``prune-train`` uses.
 
 In ``tools/train.py``, after the optimizer is built and before ``builder.loss`` is read::
 
