@@ -1,4 +1,6 @@
-"""PaddleSeg on Paddle 3: the fixed loss and metric, config reading, and the AMP scaler path."""
+"""PaddleSeg config reading, the demo data, one-line errors and the AMP scaler path.
+
+(The Paddle 3 loss and metric fixes: ``test_ppseg_losses.py``.)"""
 import os
 import subprocess
 import sys
@@ -6,71 +8,18 @@ import sys
 import numpy as np
 import paddle
 import paddle.amp.grad_scaler as grad_scaler
-import paddle.nn.functional as F
 import pytest
 from paddleseg.cvlibs import SegBuilder
 from paddleseg.models import PPHumanSegLite
-from paddleseg.models.losses import CrossEntropyLoss
-from paddleseg.utils import metrics as seg_metrics
 
 from prune_plugin.adapters.ppseg_attach import OptimizerPruneHook
-from prune_plugin.adapters.ppseg_compat import (Paddle3CrossEntropyLoss, calculate_area,
-                                                install_metric_fixes, paddle_major)
-from prune_plugin.adapters.ppseg_config import PruneSegConfig
+from prune_plugin.adapters.ppseg_config import PaddleSegInputError, PruneSegConfig
 from prune_plugin.core import UnstructuredPruner
 from prune_plugin.core.errors import PruneConfigError
 from prune_plugin.demo_data import ppseg_data
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 CONFIGS = os.path.join(ROOT, 'configs', 'ppseg')
-
-
-def logits_and_label(seed=0):
-    rng = np.random.RandomState(seed)
-    logit = paddle.to_tensor(rng.randn(2, 3, 5, 4).astype('float32'))
-    label = rng.randint(0, 3, (2, 5, 4)).astype('int64')
-    label[0, 0, :] = 255
-    return logit, paddle.to_tensor(label)
-
-
-def reference_ce(logit, label, weight=None):
-    """Mean pixel cross entropy over non-ignored pixels, weighted per class (numpy)."""
-    logp = F.log_softmax(logit, axis=1).numpy().transpose(0, 2, 3, 1)
-    lab = label.numpy()
-    valid = lab != 255
-    picked = np.take_along_axis(logp, np.where(valid, lab, 0)[..., None], axis=-1)[..., 0]
-    w = np.ones(logp.shape[-1]) if weight is None else np.asarray(weight)
-    pixel_w = w[np.where(valid, lab, 0)] * valid
-    return float((-picked * pixel_w).sum() / pixel_w.sum())
-
-
-@pytest.mark.parametrize('weight', [None, [0.2, 1.0, 3.0]])
-def test_paddle3_cross_entropy_matches_the_formula_with_shape_1(weight):
-    logit, label = logits_and_label()
-    loss = Paddle3CrossEntropyLoss(weight=weight)(logit, label)
-    assert list(loss.shape) == [1]  # core.train indexes l[0]
-    assert float(loss) == pytest.approx(reference_ce(logit, label, weight), rel=1e-5)
-
-
-def test_paddleseg_cross_entropy_is_what_fails_on_this_paddle():
-    logit, label = logits_and_label()
-    if paddle_major() < 3:
-        pytest.skip("the incompatibility is Paddle 3's")  # pragma: no cover
-    with pytest.raises(Exception):
-        loss = CrossEntropyLoss()(logit, label)
-        loss.numpy()[0]  # 0-d even where the multiply passes: l[0] in core.train fails
-
-
-def test_calculate_area_matches_counts_and_is_installed():
-    pred = paddle.to_tensor(np.array([[[0, 1], [1, 1]]], dtype='int64'))
-    label = paddle.to_tensor(np.array([[[0, 1], [0, 255]]], dtype='int64'))
-    intersect, predicted, labelled = calculate_area(pred, label, 2)
-    assert intersect.numpy().tolist() == [1, 1]
-    assert predicted.numpy().tolist() == [1, 2]
-    assert labelled.numpy().tolist() == [2, 1]
-    assert install_metric_fixes() == (paddle_major() >= 3)
-    if paddle_major() >= 3:
-        assert seg_metrics.calculate_area is calculate_area
 
 
 def test_config_takes_the_prune_block_out_and_uses_the_demo_data():
@@ -80,8 +29,7 @@ def test_config_takes_the_prune_block_out_and_uses_the_demo_data():
     assert cfg.prune_spec.gmp['pruning_iterations'] == 500
     assert 'slim' not in cfg.dic and 'UnstructuredPrune' not in cfg.dic and cfg.iters == 7
     assert cfg.train_dataset_cfg['dataset_root'] == ppseg_data.default_root()
-    assert cfg.loss_cfg['types'][0]['type'] == (
-        'Paddle3CrossEntropyLoss' if paddle_major() >= 3 else 'CrossEntropyLoss')
+    assert cfg.loss_cfg['types'][0]['type'] == 'CrossEntropyLoss'  # the config is not renamed
     dataset = SegBuilder(cfg).train_dataset  # paddleseg's own Dataset reads the file list
     assert type(dataset).__name__ == 'Dataset' and len(dataset) == 64
     sample = dataset[0]
@@ -98,17 +46,44 @@ def test_demo_data_is_deterministic(tmp_path):
             assert fa.read() == fb.read()
 
 
-def test_bad_prune_block_stops_before_training(tmp_path):
+def stderr_lines(text):
+    """stderr without the lines Paddle itself prints on import (ccache, warnings)."""
+    return [line for line in text.splitlines()
+            if line.strip() and 'ccache' not in line and 'warnings.warn' not in line]
+
+
+@pytest.mark.parametrize('entry', ['tools/train.py', 'prune-train'])
+def test_bad_prune_block_stops_before_training_in_one_line(tmp_path, entry):
     bad = tmp_path / 'bad.yml'
     bad.write_text(f"_base_: {os.path.join(CONFIGS, 'pphumanseg_lite_prune_demo.yml')}\n"
                    "UnstructuredPrune:\n  ratioo: 0.5\n")
     with pytest.raises(PruneConfigError, match="ratioo.*did you mean 'ratio'"):
         PruneSegConfig(str(bad))
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'train.py'), '-c',
-                             str(bad), '--save_dir', str(tmp_path / 'out')],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and 'ratioo' in result.stderr
-    assert not (tmp_path / 'out').exists()
+    command = [sys.executable, os.path.join(ROOT, 'tools', 'train.py')] \
+        if entry == 'tools/train.py' else [os.path.join(os.path.dirname(sys.executable), entry)]
+    result = subprocess.run(command + ['-c', str(bad), '--save_dir', str(tmp_path / 'out')],
+                            capture_output=True, text=True, timeout=900, cwd=str(tmp_path),
+                            env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert stderr_lines(result.stderr) == [
+        "error: UnstructuredPrune.ratioo=0.5 is not allowed: expected one of the keys "
+        "['mode', 'ratio', 'threshold', 'prune_params_type', 'local_sparsity', 'sparse_block', "
+        "'sparse_pattern', 'prune_params', 'skip_params', 'gmp']; did you mean 'ratio'?"]
+    assert 'Traceback' not in result.stderr + result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['bad.yml']
+
+
+def test_paddleseg_config_errors_are_one_line(tmp_path):
+    demo = os.path.join(CONFIGS, 'pphumanseg_lite_prune_demo.yml')
+    with pytest.raises(PaddleSegInputError) as err:
+        PruneSegConfig(demo, opts=['train_dataset.nothere.size=3'])
+    assert str(err.value) == (f"{demo}: Can not update train_dataset.nothere.size, because it is "
+                              "not in config.")
+    mismatch = tmp_path / 'classes.yml'
+    mismatch.write_text(f"_base_: {demo}\nmodel:\n  num_classes: 3\n")
+    with pytest.raises(PaddleSegInputError, match=r"classes\.yml: Sanity check .*num_classes"):
+        PruneSegConfig(str(mismatch))
+    assert '\n' not in str(err.value)
 
 
 def test_enabled_grad_scaler_path_steps_the_pruner_with_exact_zeros(monkeypatch):

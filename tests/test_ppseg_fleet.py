@@ -4,7 +4,6 @@ import re
 import subprocess
 import sys
 
-import numpy as np
 import paddle
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))

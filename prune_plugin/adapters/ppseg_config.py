@@ -1,10 +1,10 @@
 """Read a PaddleSeg config with a ``slim: UnstructuredPrune`` block.
 
 :class:`PruneSegConfig` is paddleseg's own ``Config`` (``_base_`` inheritance, ``--opts``,
-``--iters`` / ``--batch_size`` / ``--learning_rate`` overrides, its sanity checks) with one step
-added before paddleseg sees the dict: ``slim`` and its block are validated into a
-:class:`~prune_plugin.core.spec.PruneSpec` and taken out. (paddleseg 2.8 would ignore the unknown
-keys; taking them out keeps its printed config and ``deploy.yaml`` to its own keys.)
+``--iters`` / ``--batch_size`` / ``--learning_rate`` / ``--to_static_training`` overrides, its
+sanity checks; 2.8 and 2.9) with one step added before paddleseg sees the dict: ``slim`` and its
+block are validated into a :class:`~prune_plugin.core.spec.PruneSpec` and taken out. (paddleseg
+ignores the unknown keys; taking them out keeps its printed config to its own keys.)
 
 The demo dataset: a ``type: Dataset`` entry whose ``dataset_root`` ends in ``ppseg_portrait``
 is pointed at ``<data_root()>/ppseg_portrait``, generated there on first use; its relative
@@ -18,9 +18,20 @@ from paddleseg.cvlibs.config import parse_from_yaml, update_config_dict
 from ..config import spec_from_config
 from ..core.errors import PruneConfigError
 from ..demo_data import ppseg_data
-from .ppseg_compat import use_compatible_losses
 
 DATASET_KEYS = ('train_dataset', 'val_dataset')
+
+
+class PaddleSegInputError(PruneConfigError):
+    """A config or command line paddleseg would refuse (or crash on): one line, exit 2."""
+
+    def __init__(self, message):
+        ValueError.__init__(self, message)
+        self.key, self.value, self.allowed = None, None, message
+
+
+def _one_line(err):
+    return ' '.join(str(err).split())
 
 
 class PruneSegConfig(Config):
@@ -28,7 +39,8 @@ class PruneSegConfig(Config):
 
     Args:
         path: The YAML file.
-        learning_rate, batch_size, iters: Command-line overrides (as in paddleseg's Config).
+        learning_rate, batch_size, iters, to_static_training: Command-line overrides (as in
+            paddleseg's Config).
         opts: ``['key.sub=value', ...]`` overrides; may target the prune block too
             (``UnstructuredPrune.ratio=0.5``).
 
@@ -42,23 +54,31 @@ class PruneSegConfig(Config):
         0.75
     """
 
-    def __init__(self, path, learning_rate=None, batch_size=None, iters=None, opts=None):
+    def __init__(self, path, learning_rate=None, batch_size=None, iters=None, opts=None,
+                 to_static_training=None):
         if not os.path.isfile(path) or not path.endswith(('.yml', '.yaml')):
             raise PruneConfigError('config', path, 'an existing .yml/.yaml file')
-        dic = parse_from_yaml(path)
         for item in opts or []:
-            if '=' not in item:
+            if item.count('=') != 1:
                 raise PruneConfigError('opts', item, "key=value items, e.g. iters=100")
-        dic = update_config_dict(dic, learning_rate=learning_rate, batch_size=batch_size,
-                                 iters=iters, opts=opts)
+        try:
+            dic = parse_from_yaml(path)
+            dic = update_config_dict(dic, learning_rate=learning_rate, batch_size=batch_size,
+                                     iters=iters, opts=opts)
+        except (AssertionError, KeyError, TypeError, ValueError, OSError) as err:
+            raise PaddleSegInputError(f"{path}: {_one_line(err) or type(err).__name__}") from None
+        if to_static_training:  # what 2.9's update_config_dict does (2.8's has no argument)
+            dic['to_static_training'] = to_static_training
         self.prune_spec = spec_from_config(dic)
         dic.pop('slim', None)  # `-o slim=None` trains the same config dense
         dic.pop(self.prune_spec.name if self.prune_spec else 'UnstructuredPrune', None)
         self.demo_roots = use_demo_dataset(dic)
-        self.loss_replacements = use_compatible_losses(dic)
         self.path = path
         self.dic = dic
-        self._build_default_checker().apply_all_rules(self)
+        try:
+            self._build_default_checker().apply_all_rules(self)
+        except (AssertionError, RuntimeError, ValueError) as err:
+            raise PaddleSegInputError(f"{path}: {_one_line(err)}") from None
 
 
 def use_demo_dataset(dic):

@@ -1,8 +1,10 @@
 """Export a (sparse) PaddleSeg model for inference, as PaddleSeg's ``tools/export.py`` does.
 
 Writes ``model.pdiparams`` + the program (``model.json`` under Paddle 3's PIR, ``model.pdmodel``
-before) and ``deploy.yaml`` (the val transforms, as paddleseg's deploy reader expects). The
-exported parameters are the checkpoint's: pruned weights stay exact zeros.
+before) and ``deploy.yaml`` (the val transforms, as paddleseg's deploy reader expects); with
+``--for_fd`` (paddleseg 2.9) ``inference.*`` and ``inference.yml``. ``deploy.yaml`` names the
+program file really written (paddleseg always writes ``model.pdmodel``, which Paddle 3 no longer
+produces). The exported parameters are the checkpoint's: pruned weights stay exact zeros.
 """
 import logging
 import os
@@ -17,59 +19,60 @@ from paddleseg.utils import utils as seg_utils
 logger = logging.getLogger('prune_plugin')
 
 
-def _program_file(save_dir):
-    for name in ('model.json', 'model.pdmodel'):
-        if os.path.isfile(os.path.join(save_dir, name)):
-            return name
-    raise FileNotFoundError(f"paddle.jit.save wrote no program file in {save_dir}")
+def _program_file(save_dir, name):
+    for ext in ('.json', '.pdmodel'):
+        if os.path.isfile(os.path.join(save_dir, name + ext)):
+            return name + ext
+    raise FileNotFoundError(f"paddle.jit.save wrote no program file {name}.json / {name}.pdmodel "
+                            f"in {save_dir}")
 
 
-def export_inference_model(cfg, model_path, save_dir, input_shape=None, output_op='argmax'):
+def export_inference_model(cfg, model_path, save_dir, input_shape=None, output_op='argmax',
+                           for_fd=False):
     """Load ``model_path`` into the config's model and save it with ``paddle.jit.save``.
 
     Args:
         cfg: A :class:`~prune_plugin.adapters.ppseg_config.PruneSegConfig`.
-        model_path: A ``model.pdparams`` checkpoint.
+        model_path: A ``model.pdparams`` checkpoint, or None for the config's own weights
+            (``model.pretrained``), as in paddleseg.
         save_dir: Output folder.
         input_shape: ``[N, C, H, W]`` or None (``[None, C, None, None]``).
         output_op: ``'argmax'``, ``'softmax'`` or ``'none'`` (raw logits).
+        for_fd: Name the files ``inference.*`` / ``inference.yml`` (FastDeploy).
 
     Returns:
-        dict: ``program``, ``params`` (paths), ``sparsity`` (zero fraction of the weights the
-        prune block selects, in the checkpoint; None without a block) and ``exported``
-        (:func:`exported_zero_counts` of the saved program: weights the program never uses,
-        e.g. dead branches, are not in it).
+        dict: ``program``, ``params`` (paths), ``model`` (the loaded layer, before wrapping) and
+        ``exported`` (:func:`exported_zero_counts` of the saved program: weights the program
+        never uses, e.g. dead branches, are not in it).
     """
-    builder = SegBuilder(cfg)
-    model = builder.model
-    seg_utils.load_entire_model(model, model_path)
+    os.environ['PADDLESEG_EXPORT_STAGE'] = 'True'  # as paddleseg's export (sync BN -> BN)
+    model = SegBuilder(cfg).model
+    if model_path is not None:
+        seg_utils.load_entire_model(model, model_path)
     model.eval()
-    sparsity = None
-    if cfg.prune_spec is not None:
-        sparsity = cfg.prune_spec.build(model).prunable_sparsity()
     net = model if output_op == 'none' else WrappedModel(model, output_op)
     channels = seg_utils.get_in_channels(cfg.model_cfg) or 3
     shape = list(input_shape) if input_shape else [None, channels, None, None]
     net = paddle.jit.to_static(net, input_spec=[paddle.static.InputSpec(shape, 'float32', 'x')],
                                full_graph=True)
+    name, deploy_name = ('inference', 'inference.yml') if for_fd else ('model', 'deploy.yaml')
     os.makedirs(save_dir, exist_ok=True)
-    paddle.jit.save(net, os.path.join(save_dir, 'model'))
-    program = _program_file(save_dir)
-    transforms = cfg.val_dataset_cfg.get('transforms', [{'type': 'Normalize'}])
-    deploy = {'Deploy': {'model': program, 'params': 'model.pdiparams', 'transforms': transforms,
-                         'input_shape': shape, 'output_op': output_op,
+    paddle.jit.save(net, os.path.join(save_dir, name))
+    program = _program_file(save_dir, name)
+    transforms = cfg.val_dataset_cfg.get('transforms')
+    deploy = {'Deploy': {'model': program, 'params': f'{name}.pdiparams',
+                         'transforms': transforms, 'input_shape': shape, 'output_op': output_op,
                          'output_dtype': 'int32' if output_op == 'argmax' else 'float32'}}
-    with open(os.path.join(save_dir, 'deploy.yaml'), 'w') as f:
-        yaml.safe_dump(deploy, f, sort_keys=False)
-    exported = exported_zero_counts(os.path.join(save_dir, 'model'))
+    with open(os.path.join(save_dir, deploy_name), 'w') as f:
+        yaml.dump(deploy, f)
+    exported = exported_zero_counts(os.path.join(save_dir, name))
     zeros_1x1, total_1x1 = exported['conv1x1']
     zeros_conv, total_conv = exported['conv']
     logger.info("exported %s to %s: zeros in %.2f%% of its 1x1-conv weights, %.2f%% of all conv "
-                "weights%s", model_path, save_dir, 100 * zeros_1x1 / max(total_1x1, 1),
-                100 * zeros_conv / max(total_conv, 1), "" if sparsity is None else
-                f" (checkpoint: {100 * sparsity:.2f}% of the prunable weights)")
+                "weights", model_path or 'the config weights', save_dir,
+                100 * zeros_1x1 / max(total_1x1, 1), 100 * zeros_conv / max(total_conv, 1))
     return {'program': os.path.join(save_dir, program),
-            'params': os.path.join(save_dir, 'model.pdiparams'), 'sparsity': sparsity,
+            'params': os.path.join(save_dir, f'{name}.pdiparams'), 'model': model,
             'exported': exported}
 
 
