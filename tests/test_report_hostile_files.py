@@ -335,11 +335,11 @@ def test_folders_with_thousands_of_entries(tmp_path, capsys, small_weights):
 
 
 def test_readme_quotes_these_counts():
-    """The README's reliability paragraph quotes the sizes of these tests: they must agree."""
+    """docs/reliability.md quotes the sizes of these tests: they must agree."""
     import test_config_validation as config_tests
     import test_report_safe_formats as format_tests
     from prune_plugin.report.safe_pickle import SAFE_GLOBALS
-    with open(os.path.join(HERE, '..', 'README.md')) as f:
+    with open(os.path.join(HERE, '..', 'docs', 'reliability.md')) as f:
         readme = ' '.join(f.read().split())
     quoted = [
         f"crosses {len(config_tests.FIELDS)} fields with {len(config_tests.BAD)} kinds",

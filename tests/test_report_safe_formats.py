@@ -21,7 +21,7 @@ from prune_plugin.report import main, safe_pickle
 HERE = os.path.join(os.path.dirname(__file__), 'test_report_paddle26')
 # numpy >= 2 writes these names (numpy 1.x, installed here, writes numpy.core.*)
 NUMPY2_NAMES = {('numpy._core.multiarray', '_reconstruct'), ('numpy._core.multiarray', 'scalar')}
-FILES = 25  # 18 written here by paddle 3.3.1, 7 by paddle 2.6.2 (quoted in the README)
+FILES = 25  # 18 written here by paddle 3.3.1, 7 by paddle 2.6.2 (quoted in docs/reliability.md)
 
 
 class Net(paddle.nn.Layer):
