@@ -1,0 +1,62 @@
+"""The per-step work on the weights' own device: zero pruned weights, narrow threshold masks.
+
+Only paddle ops on the tensors' place: no copy to or from the host, no host sync, so a training
+step on a GPU never waits for the pruner. A mask is a bool tensor, True where the weight is kept.
+
+On CPU, Paddle's elementwise kernels run on one thread and allocate every output; large
+tensors are therefore processed in slices of ``CPU_SLICE`` elements, whose temporaries stay in
+cache and are reused by the allocator (about 2-3x faster than whole 4.7M-weight tensors on the
+2-core test machine). On other devices a tensor is one slice: fewer kernel launches.
+"""
+import paddle
+
+CPU_SLICE = 1 << 17
+
+
+def _slices(tensor, keep):
+    """Yield ``(tensor_part, keep_part)`` views that cover both tensors (same shape)."""
+    size = int(tensor.size)
+    if size <= CPU_SLICE or not tensor.place.is_cpu_place():
+        yield tensor, keep
+        return
+    flat_tensor, flat_keep = tensor.reshape([-1]), keep.reshape([-1])
+    for start in range(0, size, CPU_SLICE):
+        stop = min(start + CPU_SLICE, size)
+        yield flat_tensor[start:stop], flat_keep[start:stop]
+
+
+def as_multiplier(keep, dtype):
+    """``keep`` as 0/1 in ``dtype`` (through a uint8 view: on CPU, uint8 -> float32 is the
+    faster cast)."""
+    return keep.view('uint8').astype(dtype)
+
+
+def zero_pruned(tensor, keep):
+    """``tensor *= keep`` in place (pruned positions become 0), slice by slice on CPU.
+
+    Args:
+        tensor: A float tensor (a parameter, its master copy, a moment or an EMA copy).
+        keep: Bool tensor of the same shape, True where kept.
+    """
+    with paddle.no_grad():
+        for part, keep_part in _slices(tensor, keep):
+            part.multiply_(as_multiplier(keep_part, part.dtype))
+
+
+def narrow_and_zero(weight, keep, threshold):
+    """Threshold mode's step: ``keep &= |w| >= threshold``, then ``w *= keep``, in place.
+
+    The comparison is made in float32 for float16/bfloat16 weights (as the prune events score).
+
+    Args:
+        weight: The parameter.
+        keep: Its bool mask, narrowed in place (masks only grow).
+        threshold: Python float.
+    """
+    with paddle.no_grad():
+        for part, keep_part in _slices(weight, keep):
+            magnitude = paddle.abs(part if part.dtype == paddle.float32
+                                   else part.astype('float32'))
+            keep_part.logical_and_(magnitude >= threshold)
+            part.multiply_(as_multiplier(keep_part, part.dtype))
+
