@@ -16,8 +16,9 @@ CPU_SLICE = 1 << 17
 def _slices(tensor, keep):
     """Yield ``(tensor_part, keep_part)`` views that cover both tensors (same shape)."""
     size = int(tensor.size)
-    if size <= CPU_SLICE or not tensor.place.is_cpu_place():
-        yield tensor, keep
+    if size <= CPU_SLICE or not tensor.place.is_cpu_place() or not (
+            tensor.is_contiguous() and keep.is_contiguous()):
+        yield tensor, keep  # (a flat view of a non-contiguous tensor would be a copy)
         return
     flat_tensor, flat_keep = tensor.reshape([-1]), keep.reshape([-1])
     for start in range(0, size, CPU_SLICE):
