@@ -87,8 +87,14 @@ class DeviceOps:
         return paddle.argsort(values, axis=axis, stable=True)
 
     @staticmethod
-    def zeros(shape, like):
-        return paddle.zeros(shape, dtype=like.dtype)
+    def pad_end(values, shape):
+        """``values`` padded with zeros (False) at the end of each axis up to ``shape``."""
+        pad = []
+        for have, want in zip(values.shape, shape):
+            pad += [0, want - have]
+        if values.dtype == paddle.bool:
+            return paddle.nn.functional.pad(values.astype('int32'), pad).astype('bool')
+        return paddle.nn.functional.pad(values, pad)
 
     @staticmethod
     def full_like(values, fill):
@@ -126,7 +132,8 @@ class HostOps:
 
     @staticmethod
     def weights(param):
-        return param.numpy()
+        # numpy has no bfloat16: Paddle would hand over the raw bits as uint16
+        return (param.astype('float32') if param.dtype == paddle.bfloat16 else param).numpy()
 
     @staticmethod
     def mask(keep):
@@ -186,8 +193,11 @@ class HostOps:
         return np.argsort(values, axis=axis, kind='stable')
 
     @staticmethod
-    def zeros(shape, like):
-        return np.zeros(shape, dtype=like.dtype)
+    def pad_end(values, shape):
+        """``values`` padded with zeros (False) at the end of each axis up to ``shape``."""
+        padded = np.zeros(shape, dtype=values.dtype)
+        padded[tuple(slice(0, n) for n in values.shape)] = values
+        return padded
 
     @staticmethod
     def full_like(values, fill):

@@ -55,9 +55,7 @@ def _padded_blocks(ops, values3d, block, oir):
     (m, n), (o, i, r) = block, oir
     bo, bi = -(-o // m), -(-i // n)
     if (bo * m, bi * n) != (o, i):
-        padded = ops.zeros([bo * m, bi * n, r], like=values3d)
-        padded[:o, :i] = values3d
-        values3d = padded
+        values3d = ops.pad_end(values3d, [bo * m, bi * n, r])
     return values3d.reshape([bo, m, bi, n, r])
 
 
