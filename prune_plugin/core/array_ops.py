@@ -79,6 +79,11 @@ class DeviceOps:
         return paddle.cumsum(values).reshape(values.shape)
 
     @staticmethod
+    def first_true(mask, count):
+        """``mask`` with only its first ``count`` True entries (flat order) left True."""
+        return mask & (paddle.cumsum(mask.astype('int64')).reshape(mask.shape) <= count)
+
+    @staticmethod
     def repeat(values, sizes):
         return paddle.repeat_interleave(values, sizes)
 
@@ -183,6 +188,13 @@ class HostOps:
     @staticmethod
     def cumsum(values):
         return np.cumsum(values.ravel()).reshape(values.shape)
+
+    @staticmethod
+    def first_true(mask, count):
+        """``mask`` with only its first ``count`` True entries (flat order) left True."""
+        first = np.zeros(mask.shape, dtype=bool)
+        first.flat[np.flatnonzero(mask)[:count]] = True
+        return first
 
     @staticmethod
     def repeat(values, sizes):

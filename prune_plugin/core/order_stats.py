@@ -162,6 +162,5 @@ def kept_units(ops, scores, threshold, ties):
     units (flat order) scoring exactly ``threshold``."""
     keep = scores >= threshold
     if ties > 0:
-        tied = scores == threshold
-        keep = keep & ~(tied & (ops.cumsum(ops.int64(tied)) <= ties))
+        keep = keep & ~ops.first_true(scores == threshold, ties)
     return keep
