@@ -262,3 +262,24 @@ def test_sliced_kernels_equal_whole_tensor_arithmetic():
     base = paddle.to_tensor(values)
     kernels.zero_pruned(base.transpose([1, 0]), paddle.to_tensor(keep_t))
     np.testing.assert_array_equal(base.numpy(), np.where(keep_t.T, values, 0))
+
+
+@pytest.mark.parametrize('mode', ['gmp', 'gmp local 2x1 blocks'])
+def test_device_and_host_prune_events_agree_through_gmp_training(monkeypatch, mode):
+    """Later events (already pruned units score -1, moments dropped) on both paths."""
+    masks = {}
+    for path in ('host', 'device'):
+        if path == 'device':
+            monkeypatch.setattr(pruner_module, 'ops_for', lambda place: DEVICE)
+        model = make_model()
+        optimizer = momentum(model)
+        pruner = build(model, optimizer, **MODES[mode])
+        for x, y in batches(40, seed=4):
+            paddle.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+            optimizer.clear_grad()
+            pruner.step()
+        assert pruner.mask_updates == 3  # after 10 stable iterations, at 10, 20 and 30
+        masks[path] = {p.name: pruner.mask_of(p.name) for p in pruner.params}
+    for name, mask in masks['host'].items():
+        np.testing.assert_array_equal(masks['device'][name], mask, name)
