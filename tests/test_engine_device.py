@@ -9,7 +9,7 @@ import pytest
 from engine_helpers import batches, make_model, zeros_of
 from prune_plugin import GMPUnstructuredPruner, UnstructuredPruner
 from prune_plugin.core import NonFiniteWeightsError, kernels
-from prune_plugin.core import pruner as pruner_module
+from prune_plugin.core import events as events_module
 from prune_plugin.core.array_ops import DEVICE
 
 # TinyNet's prunable weights, counted by hand: stem 8x3x3x3, pw1 16x8, dw 16x1x3x3, pw2 13x16,
@@ -238,9 +238,11 @@ def test_device_and_host_prune_events_give_the_same_masks(monkeypatch, mode):
     """Off CPU the prune events run paddle ops on the device; run that path here too."""
     host = build(make_model(), **MODES[mode])
     host.step()
-    monkeypatch.setattr(pruner_module, 'ops_for', lambda place: DEVICE)
+    used = []
+    monkeypatch.setattr(events_module, 'ops_for', lambda place: used.append(place) or DEVICE)
     device = build(make_model(), **MODES[mode])
     device.step()
+    assert len(used) == len(device.params)  # every parameter's event ran with paddle ops
     for p in host.params:
         np.testing.assert_array_equal(device.mask_of(p.name), host.mask_of(p.name), p.name)
     assert device.sparsity() == host.sparsity()
@@ -267,10 +269,11 @@ def test_sliced_kernels_equal_whole_tensor_arithmetic():
 @pytest.mark.parametrize('mode', ['gmp', 'gmp local 2x1 blocks'])
 def test_device_and_host_prune_events_agree_through_gmp_training(monkeypatch, mode):
     """Later events (already pruned units score -1, moments dropped) on both paths."""
-    masks = {}
+    masks, used = {}, []
     for path in ('host', 'device'):
         if path == 'device':
-            monkeypatch.setattr(pruner_module, 'ops_for', lambda place: DEVICE)
+            monkeypatch.setattr(events_module, 'ops_for',
+                                lambda place: used.append(place) or DEVICE)
         model = make_model()
         optimizer = momentum(model)
         pruner = build(model, optimizer, **MODES[mode])
@@ -281,5 +284,6 @@ def test_device_and_host_prune_events_agree_through_gmp_training(monkeypatch, mo
             pruner.step()
         assert pruner.mask_updates == 3  # after 10 stable iterations, at 10, 20 and 30
         masks[path] = {p.name: pruner.mask_of(p.name) for p in pruner.params}
+    assert len(used) == 3 * len(pruner.params)  # the device path ran every event
     for name, mask in masks['host'].items():
         np.testing.assert_array_equal(masks['device'][name], mask, name)
