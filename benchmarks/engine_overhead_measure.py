@@ -43,11 +43,20 @@ def synchronize():
 
 def timed(fn, *args):
     """Seconds of one ``fn(*args)`` call, device work included."""
+    return timed_with_cpu(fn, *args)[0]
+
+
+def timed_with_cpu(fn, *args):
+    """(wall seconds, CPU seconds of this process) of one ``fn(*args)`` call.
+
+    On a CPU shared with other jobs the CPU seconds are the steadier figure: waiting for a core
+    adds wall time, not CPU time. (On a GPU they leave out the device's work.)
+    """
     synchronize()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     fn(*args)
     synchronize()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 class HostCrossingCounter:
@@ -67,13 +76,13 @@ class HostCrossingCounter:
         return counted
 
     def count(self, fn):
-        """Run ``fn()``; return (seconds, host crossings)."""
+        """Run ``fn()``; return (wall seconds, CPU seconds, host crossings)."""
         before, self.active = self.calls, True
         try:
-            seconds = timed(fn)
+            seconds, cpu_seconds = timed_with_cpu(fn)
         finally:
             self.active = False
-        return seconds, self.calls - before
+        return seconds, cpu_seconds, self.calls - before
 
 
 def load_baseline_engine(ref):
@@ -190,26 +199,31 @@ def measure_steady_steps(model_name, model, steps, slim_steps, counter, baseline
         for pruner in pruners.values():
             pruner.step()  # the first step: the prune event (or the first masks)
         times = {name: [] for name in pruners}
+        cpu_times = {name: [] for name in pruners}
         crossings = 0
         for i in range(steps):
             for name, pruner in pruners.items():
                 if name == 'slim' and i >= slim_steps:
                     continue
                 if name == 'ours':
-                    seconds, crossed = counter.count(pruner.step)
+                    seconds, cpu_seconds, crossed = counter.count(pruner.step)
                     crossings += crossed
                 else:
-                    seconds = timed(pruner.step)
+                    seconds, cpu_seconds = timed_with_cpu(pruner.step)
                 times[name].append(seconds)
+                cpu_times[name].append(cpu_seconds)
         restore()
         row = dict(model=model_name, case=case, steps=steps, crossings=crossings,
                    ours=min(times['ours']), ours_median=statistics.median(times['ours']),
-                   slim=min(times['slim']), slim_steps=len(times['slim']),
-                   baseline=min(times['baseline']) if baseline is not None else None)
+                   ours_cpu=min(cpu_times['ours']), slim=min(times['slim']),
+                   slim_cpu=min(cpu_times['slim']), slim_steps=len(times['slim']),
+                   baseline=min(times['baseline']) if baseline is not None else None,
+                   baseline_cpu=min(cpu_times['baseline']) if baseline is not None else None)
         row['speedup'] = row['slim'] / row['ours']
         rows.append(row)
         print(f"{model_name:22s} step  {case:24s} ours {row['ours'] * 1e3:8.2f} ms (median "
-              f"{row['ours_median'] * 1e3:.2f}, {crossings} host crossings in {steps} steps)  "
+              f"{row['ours_median'] * 1e3:.2f}, CPU {row['ours_cpu'] * 1e3:.2f}, {crossings} "
+              f"host crossings in {steps} steps)  "
               + (f"before {row['baseline'] * 1e3:8.2f} ms  " if baseline is not None else '')
               + f"PaddleSlim {row['slim'] * 1e3:9.1f} ms", flush=True)
     return rows

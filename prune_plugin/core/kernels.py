@@ -8,6 +8,8 @@ tensors are therefore processed in slices of ``CPU_SLICE`` elements, whose tempo
 cache and are reused by the allocator (about 2-3x faster than whole 4.7M-weight tensors on the
 2-core test machine). On other devices a tensor is one slice: fewer kernel launches.
 """
+import math
+
 import numpy as np
 import paddle
 
@@ -29,7 +31,7 @@ _SLICE_VIEWS_WORK = _views_write_through()
 
 def _slices(tensor, keep):
     """Yield ``(tensor_part, keep_part)`` views that cover both tensors (same shape)."""
-    size = int(tensor.size)
+    size = math.prod(tensor.shape)  # (Tensor.size costs ~10 us here: this runs every step)
     if size <= CPU_SLICE or not tensor.place.is_cpu_place() or not _SLICE_VIEWS_WORK or not (
             tensor.is_contiguous() and keep.is_contiguous()):
         yield tensor, keep  # (a flat view of a non-contiguous tensor would be a copy)
@@ -43,7 +45,7 @@ def _slices(tensor, keep):
 def as_multiplier(keep, dtype):
     """``keep`` as 0/1 in ``dtype`` (through a uint8 view: on CPU, uint8 -> float32 is the
     faster cast)."""
-    return keep.view('uint8').astype(dtype)
+    return paddle.cast(keep.view(paddle.uint8), dtype)
 
 
 def zero_pruned(tensor, keep):
@@ -71,7 +73,7 @@ def narrow_and_zero(weight, keep, threshold):
     with paddle.no_grad():
         for part, keep_part in _slices(weight, keep):
             magnitude = paddle.abs(part if part.dtype == paddle.float32
-                                   else part.astype('float32'))
+                                   else paddle.cast(part, paddle.float32))
             keep_part.logical_and_(magnitude >= threshold)
             part.multiply_(as_multiplier(keep_part, part.dtype))
 
