@@ -82,6 +82,21 @@ def test_resume_iteration_in_configs_recovers_masks_from_zeros():
     assert resumed.iteration == 5
 
 
+def test_resume_iteration_minus_one_is_a_fresh_start_as_in_paddleslim():
+    """PaddleSlim's auto-compression passes resume_iteration=-1 for a fresh run."""
+    fresh = GMPUnstructuredPruner(make_model(), ratio=0.7, configs=GMP_CONFIGS)
+    minus_one = GMPUnstructuredPruner(make_model(), ratio=0.7,
+                                      configs=dict(GMP_CONFIGS, resume_iteration=-1))
+    assert minus_one.iteration == fresh.iteration == 0 and minus_one.masks == {}
+    for pruner in (fresh, minus_one):
+        pruner.step()
+    for p in fresh.params:
+        np.testing.assert_array_equal(minus_one.mask_of(p.name), fresh.mask_of(p.name))
+    with pytest.raises(PruneConfigError, match=r"configs.resume_iteration=-2 is not allowed"):
+        GMPUnstructuredPruner(make_model(), ratio=0.7,
+                              configs=dict(GMP_CONFIGS, resume_iteration=-2))
+
+
 BAD_ARGUMENTS = [
     (dict(mode='magnitude'), 'mode', "one of ['ratio', 'threshold']"),
     (dict(ratio=1.0), 'ratio', 'a float in [0, 1)'),

@@ -14,7 +14,8 @@ class GMPUnstructuredPruner(UnstructuredPruner):
         prune_params_type, skip_params_func, local_sparsity, sparse_block, prune_params,
         skip_params, optimizer: as for :class:`UnstructuredPruner`.
         configs: ``{'stable_iterations', 'pruning_iterations', 'tunning_iterations',
-            'pruning_steps', 'initial_ratio'}`` and optionally ``'resume_iteration'``.
+            'pruning_steps', 'initial_ratio'}`` and optionally ``'resume_iteration'`` (-1, as
+            PaddleSlim's auto-compression passes it, is a fresh start like 0).
 
     Raises:
         PruneConfigError: a bad argument or an inconsistent schedule.
@@ -36,8 +37,10 @@ class GMPUnstructuredPruner(UnstructuredPruner):
             raise PruneConfigError("ratio", ratio, "a float in [0, 1)")
         self.schedule = GMPSchedule.from_configs(float(ratio), configs)
         resume = (configs or {}).get('resume_iteration', 0) or 0
-        if not is_int(resume) or resume < 0:
-            raise PruneConfigError("configs.resume_iteration", resume, "an int >= 0")
+        if not is_int(resume) or resume < -1:
+            raise PruneConfigError("configs.resume_iteration", resume,
+                                   "an int >= 0, or -1 for a fresh start (as PaddleSlim)")
+        resume = max(int(resume), 0)
         super().__init__(model, mode='ratio', threshold=0.0, ratio=ratio,
                          prune_params_type=prune_params_type, skip_params_func=skip_params_func,
                          local_sparsity=local_sparsity, sparse_block=sparse_block,
