@@ -1,8 +1,8 @@
 """The three demo configs trained dense and sparse through the CLIs, side by side.
 
-For PaddleSeg (PP-HumanSeg-Lite), PaddleClas (MobileNetV1 x0.5) and PaddleDetection (PicoDet-m)
-each demo config is trained with a fixed budget, once without pruning (``-o slim=null``) and
-once with its ``slim: UnstructuredPrune`` block, by ``tools/train.py`` in a subprocess (through
+For PaddleSeg (PP-HumanSeg-Lite), PaddleClas (MobileNetV1 x0.5) and PaddleDetection (PicoDet-m,
+GMP; YOLOv3-MobileNetV1, threshold mode) each demo config is trained with a fixed budget, once
+without pruning (``-o slim=null``) and once with its ``slim: UnstructuredPrune`` block, by ``tools/train.py`` in a subprocess (through
 ``suites_launcher.py``, which times the plugin's calls); PicoDet also with ppdet's *built-in*
 pruner (``suites_ppdet_builtin.py``). Each final checkpoint is then evaluated by
 ``tools/eval.py`` (a fresh process, the metric read from its output) and read back from disk:

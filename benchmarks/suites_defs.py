@@ -31,6 +31,7 @@ class SuiteDef:
         batch_key: Config key of the training batch size.
         dense_override: The ``-o`` item that trains the config dense.
         builtin: Also run ppdet's built-in pruner.
+        mode: The demo's pruning mode (``'ratio'`` with GMP, or ``'threshold'``).
     """
     key: str
     title: str
@@ -43,6 +44,7 @@ class SuiteDef:
     batch_key: str
     dense_override: str
     builtin: bool = False
+    mode: str = 'ratio'
 
     def runs(self, with_builtin=True):
         """The rows of this suite, in table order."""
@@ -118,7 +120,7 @@ def config_value(path, dotted_key):
     raise KeyError(f"{dotted_key} in {path}")
 
 
-SMOKE_LENGTH = {'ppseg': 4, 'ppcls': 2, 'ppdet': 2}
+SMOKE_LENGTH = {'ppseg': 4, 'ppcls': 2, 'ppdet': 2, 'yolov3': 1}
 # Smoke schedules reach the configured ratio within SMOKE_LENGTH, so zeros can be checked exactly.
 PPSEG_SMOKE_GMP = ['UnstructuredPrune.gmp.stable_iterations=0',
                    'UnstructuredPrune.gmp.pruning_iterations=2',
@@ -155,16 +157,22 @@ def _ppcls_args(suite, out_dir, smoke):
 def _ppdet_args(suite, out_dir, smoke):
     epochs = train_length(suite, smoke)
     overrides = [f"save_dir={out_dir}", f"epoch={epochs}"]
-    return ['-c', suite.config, '--seed', '0'], overrides + (list(EPOCH_SMOKE_GMP) if smoke
-                                                             else [])
+    smoke_gmp = list(EPOCH_SMOKE_GMP) if smoke and suite.mode == 'ratio' else []
+    return ['-c', suite.config, '--seed', '0'], overrides + smoke_gmp
 
 
-_TRAIN_ARGS = {'ppseg': _ppseg_args, 'ppcls': _ppcls_args, 'ppdet': _ppdet_args}
+def _ppdet_checkpoint(suite, out_dir):
+    return os.path.join(out_dir, os.path.splitext(os.path.basename(suite.config))[0],
+                        'model_final.pdparams')
+
+
+_TRAIN_ARGS = {'ppseg': _ppseg_args, 'ppcls': _ppcls_args, 'ppdet': _ppdet_args,
+               'yolov3': _ppdet_args}
 _CHECKPOINTS = {
     'ppseg': lambda s, d: os.path.join(d, f"iter_{_last_ppseg_iter(d)}", 'model.pdparams'),
     'ppcls': lambda s, d: os.path.join(d, config_value(s.config, 'Arch.name'), 'latest.pdparams'),
-    'ppdet': lambda s, d: os.path.join(
-        d, os.path.splitext(os.path.basename(s.config))[0], 'model_final.pdparams'),
+    'ppdet': _ppdet_checkpoint,
+    'yolov3': _ppdet_checkpoint,
 }
 
 
@@ -193,4 +201,10 @@ SUITES = {
                         r'maxDets=100 \] = ([-0-9.]+)'), metric_scale=100.0,
         length_key='epoch', unit='epochs', batch_key='TrainReader.batch_size',
         dense_override='slim=null', builtin=True),
+    'yolov3': SuiteDef(
+        key='yolov3', title='PaddleDetection YOLOv3-MobileNetV1 (threshold)',
+        config='configs/ppdet/yolov3_prune_demo.yml', metric_name='VOC mAP(.5, 11pt)',
+        metric_pattern=r'mAP\(0\.50, 11point\) = ([-0-9.]+)%', metric_scale=1.0,
+        length_key='epoch', unit='epochs', batch_key='TrainReader.batch_size',
+        dense_override='slim=null', mode='threshold'),
 }

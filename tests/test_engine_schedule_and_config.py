@@ -1,5 +1,4 @@
 """The GMP schedule equals PaddleSlim's; the YAML block and registry validate up front."""
-import paddle
 import paddleslim  # installed by scripts/install.sh
 import pytest
 

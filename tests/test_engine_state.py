@@ -26,9 +26,11 @@ def test_masks_are_bool_and_not_in_the_state_dict(tmp_path):
     train_steps(model, optimizer, pruner, batches(8))
     assert set(model.state_dict()) == dense_keys
     for mask in pruner.masks.values():
-        assert mask.dtype == paddle.bool
-    extra_bytes = sum(int(m.size) for m in pruner.masks.values())  # 1 byte per bool
-    assert extra_bytes == sum(p.param.size for p in pruner.params)
+        assert mask.dtype == paddle.bool and mask.element_size() == 1
+    extra_bytes = sum(int(m.numel()) * m.element_size() for m in pruner.masks.values())
+    # TinyNet's prunable weights by hand: stem 8x3x3x3, pw1 16x8, dw 16x1x3x3, pw2 13x16,
+    # fc 13x10 (norms and biases skipped)
+    assert extra_bytes == 216 + 128 + 144 + 208 + 130
     sparse_path, dense_path = tmp_path / 'sparse.pdparams', tmp_path / 'dense.pdparams'
     paddle.save(model.state_dict(), str(sparse_path))
     paddle.save(make_model().state_dict(), str(dense_path))
@@ -78,6 +80,21 @@ def test_resume_iteration_in_configs_recovers_masks_from_zeros():
     for name, mask in masks.items():
         np.testing.assert_array_equal(resumed.mask_of(name), mask)
     assert resumed.iteration == 5
+
+
+def test_resume_iteration_minus_one_is_a_fresh_start_as_in_paddleslim():
+    """PaddleSlim's auto-compression passes resume_iteration=-1 for a fresh run."""
+    fresh = GMPUnstructuredPruner(make_model(), ratio=0.7, configs=GMP_CONFIGS)
+    minus_one = GMPUnstructuredPruner(make_model(), ratio=0.7,
+                                      configs=dict(GMP_CONFIGS, resume_iteration=-1))
+    assert minus_one.iteration == fresh.iteration == 0 and minus_one.masks == {}
+    for pruner in (fresh, minus_one):
+        pruner.step()
+    for p in fresh.params:
+        np.testing.assert_array_equal(minus_one.mask_of(p.name), fresh.mask_of(p.name))
+    with pytest.raises(PruneConfigError, match=r"configs.resume_iteration=-2 is not allowed"):
+        GMPUnstructuredPruner(make_model(), ratio=0.7,
+                              configs=dict(GMP_CONFIGS, resume_iteration=-2))
 
 
 BAD_ARGUMENTS = [

@@ -18,3 +18,25 @@ class PruneConfigError(ValueError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"{key}={value!r} is not allowed: expected {allowed}")
+
+
+class NonFiniteWeightsError(ValueError):
+    """Weights to be pruned hold NaN or Inf at a prune event (a diverged run).
+
+    Raised before anything is pruned: no threshold is computed from the bad values and no weight,
+    mask or optimizer state changes.
+
+    Args:
+        names: Structured names of the parameters with non-finite values, in model order.
+        iteration: The pruner's iteration at the prune event.
+    """
+
+    def __init__(self, names, iteration):
+        self.names = list(names)
+        self.iteration = iteration
+        shown = ', '.join(self.names[:8]) + (f" and {len(self.names) - 8} more"
+                                              if len(self.names) > 8 else '')
+        super().__init__(
+            f"NaN/Inf in {len(self.names)} prunable parameter(s) at iteration {iteration}: "
+            f"{shown}; training has diverged, nothing was pruned (lower the learning rate or "
+            f"resume from an earlier checkpoint)")

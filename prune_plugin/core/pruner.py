@@ -1,4 +1,4 @@
-"""Magnitude pruners: ``UnstructuredPruner`` (ratio / threshold) and ``GMPUnstructuredPruner``.
+"""Magnitude pruning by ratio or threshold: ``UnstructuredPruner`` (PaddleSlim's API).
 
 The call order in a training loop, as in PaddleSlim::
 
@@ -8,39 +8,39 @@ The call order in a training loop, as in PaddleSlim::
         pruner.step()          # after every optimizer update
     UnstructuredPruner.total_sparse(model)
 
-``step()`` advances the pruner's iteration, recomputes masks when the schedule asks for it and
-zeroes every pruned weight, whatever the optimizer did to it. Masks are bool tensors held by the
-pruner, never added to the model: checkpoints are plain (sparse) weights, and the masks can be
-read back from their zeros.
+``step()`` advances the pruner's iteration, runs a prune event when the schedule asks for one
+and zeroes every pruned weight, whatever the optimizer did to it. Masks are bool tensors on the
+weights' device, held by the pruner and never added to the model: checkpoints are plain sparse
+weights, and the masks are read back from their zeros.
+
+Between prune events a step is device work only (:mod:`.kernels`): no host copy, no sync.
+Threshold mode narrows its masks (``keep &= |w| >= threshold``) in that same device work; its
+prune event is the first step (and the first after a resume without masks).
 """
-import logging
-
 import numpy as np
-import paddle
 
-from . import masks as mask_ops
+from . import kernels
+from .array_ops import DEVICE, ops_for
 from .errors import PruneConfigError
-from .validation import is_int, is_number, parse_sparse_pattern, validate_pruner_args
-from .schedule import GMPSchedule, gmp_ratio_at, resume_iteration_of
+from .events import PruneEvents, logger, rank
+from .masks import pattern_fits
+from .optimizer_state import innermost_optimizer, master_weight
+from .order_stats import kept_units
+from .scores import unit_scores
 from .selection import select_prunable
 from .stats import sparsity_of_params, total_sparse, total_sparse_conv1x1
+from .validation import is_int, parse_sparse_pattern, validate_pruner_args
 
-logger = logging.getLogger('prune_plugin')
-
-def _rank():
-    try:
-        return paddle.distributed.get_rank()
-    except Exception:  # pragma: no cover - before init on odd builds
-        return 0
+__all__ = ['UnstructuredPruner', 'GMPUnstructuredPruner', 'parse_sparse_pattern']
 
 
-class UnstructuredPruner:
+class UnstructuredPruner(PruneEvents):
     """Magnitude pruning by ratio or threshold, element-wise, in blocks or in an n:m pattern.
 
     Args:
         model: The ``paddle.nn.Layer`` to prune.
         mode: ``'ratio'`` (prune the smallest ``ratio`` of the prunable weights) or
-            ``'threshold'`` (prune weights with |w| < ``threshold``).
+            ``'threshold'`` (prune weights with |w| < ``threshold``, checked every step).
         threshold: Threshold for ``mode='threshold'``.
         ratio: Ratio in [0, 1) for ``mode='ratio'``.
         prune_params_type: None (all weights but norms and 1-D) or ``'conv1x1_only'``.
@@ -82,11 +82,14 @@ class UnstructuredPruner:
         self.sparse_block = (int(sparse_block[0]), int(sparse_block[1]))
         self.thresholds = {}
         self.iteration = 0
-        self.mask_updates = 0  # how many times the masks were recomputed (cheap change check)
+        self.mask_updates = 0  # prune events so far: the masks changed by the schedule
         self._ties = {}
+        self._tie_counts = {}
         self._optimizer = None
-        self._score_cache = {}
-        self._masks = {}  # name -> bool tensor, True where kept (1 byte per weight)
+        self._event = {}  # name -> (ops, units, prior mask) during one prune event
+        self._masks = {}  # name -> bool tensor on the weight's device, True where kept
+        self._mask_version = 0  # bumped whenever a mask changes
+        self._counted = (-1, 0)  # (mask version, pruned weights) of the last count
         self._needs_update = True
         params = select_prunable(model, skip_params_func=skip_params_func,
                                  conv1x1_only=prune_params_type == 'conv1x1_only',
@@ -99,78 +102,26 @@ class UnstructuredPruner:
                 "a model with at least one prunable parameter (check prune_params_type, "
                 "skip_params_func, prune_params and skip_params)")
         self.params = params
+        self._total_weights = sum(int(np.prod(p.shape)) for p in params)
         if optimizer is not None:
             self.attach_optimizer(optimizer)
 
     def _params_fitting_pattern(self, params):
         n, m = self.pattern
-        kept = [p for p in params if mask_ops.pattern_fits(p.shape, p.in_axis, m)]
+        kept = [p for p in params if pattern_fits(p.shape, p.in_axis, m)]
         skipped = [p.name for p in params if p not in kept]
-        if skipped and _rank() == 0:
+        if skipped and rank() == 0:
             logger.info("sparse_pattern %d:%d skips %d parameters whose input channels are not a "
                         "multiple of %d: %s", n, m, len(skipped), m, ', '.join(skipped))
         return kept
 
-    # ----- optimizer --------------------------------------------------------------------
     def attach_optimizer(self, optimizer):
         """Also mask ``optimizer``'s moments (at prune events) and master weights (every step).
 
         Accepts Fleet / AMP wrappers; the innermost ``paddle.optimizer.Optimizer`` is used.
         """
-        inner = optimizer
-        for _ in range(8):
-            nxt = getattr(inner, '_inner_opt', None) or getattr(inner, '_optimizer', None)
-            if nxt is None or nxt is inner:
-                break
-            inner = nxt
-        self._optimizer = inner
+        self._optimizer = innermost_optimizer(optimizer)
         return self
-
-    def _optimizer_tensors(self, param):
-        """The optimizer's moments shaped like ``param``, and its fp32 master copy if any."""
-        opt = self._optimizer
-        if opt is None:
-            return []
-        found = []
-        for per_param in getattr(opt, '_accumulators', {}).values():
-            acc = per_param.get(param.name)
-            if acc is not None and tuple(acc.shape) == tuple(param.shape):
-                found.append(acc)
-        master = getattr(opt, '_master_weights', {}).get(param.name)
-        if master is not None:
-            found.append(master)
-        return found
-
-    # ----- schedule ----------------------------------------------------------------------
-    def _update_due(self):
-        if self.mode == 'threshold':
-            return True
-        return self._needs_update
-
-    def step(self):
-        """Call after each optimizer update: update masks when due, then zero pruned weights."""
-        if self._update_due():
-            self.update_masks()
-        self.update_params()
-        self.iteration += 1
-
-    def update_masks(self):
-        """Recompute the masks from the current weights (``update_threshold`` then the masks)."""
-        before = self.sparsity() if self._masks else 0.0
-        self.thresholds = {}
-        self._ties = {}
-        self._score_cache = {}  # scores computed by update_threshold, reused once by the masks
-        try:
-            self.update_threshold()
-            self._update_masks()
-        finally:
-            self._score_cache = {}
-        self._needs_update = False
-        self.mask_updates += 1
-        after = self.sparsity()
-        if self.mode == 'ratio' and after != before and _rank() == 0:
-            logger.info("sparsity %.1f%% -> %.1f%% (target %.0f%%) @ iter %d", before * 100,
-                        after * 100, self.target_ratio * 100, self.iteration)
 
     @property
     def target_ratio(self):
@@ -178,94 +129,23 @@ class UnstructuredPruner:
             return 1.0 - self.pattern[0] / self.pattern[1]
         return self.ratio
 
-    # ----- masks -------------------------------------------------------------------------
-    def _keep_of(self, p, default_all=True):
-        mask = self._masks.get(p.name)
-        if mask is None:
-            return np.ones(p.shape, dtype=bool) if default_all else None
-        return mask.numpy()
+    # ----- the step ----------------------------------------------------------------------
+    def _update_due(self):
+        return self._needs_update or not self._masks
 
-    def _scores(self, p, weight=None):
-        cached = self._score_cache.pop(p.name, None)
-        if cached is not None:
-            return cached
-        weight = p.param.numpy() if weight is None else weight
-        scores = mask_ops.unit_scores(weight, self._keep_of(p, default_all=False),
-                                      self.sparse_block, p.out_axis, p.in_axis)
-        self._score_cache[p.name] = scores
-        return scores
+    def _narrows_every_step(self):
+        return self.mode == 'threshold' and self.pattern is None
 
-    def update_threshold(self):
-        """Set the thresholds the next mask update uses (the override point for a criterion).
-
-        Ratio mode sets ``self.threshold`` (global) or ``self.thresholds[name]`` (local) to the
-        score of the last unit to prune, and ``self._ties`` to how many units scoring exactly the
-        threshold are pruned too, so that exactly ``round(ratio * N)`` weights are pruned.
-        A subclass may set ``self.threshold`` / ``self.thresholds`` from its own criterion: units
-        scoring below the threshold are pruned (ties only if it fills ``self._ties``).
-        Threshold mode keeps the configured threshold.
-        """
-        if self.mode != 'ratio' or self.pattern is not None:
-            return
-        if self.local_sparsity:
-            for p in self.params:
-                scores, sizes = self._scores(p)
-                budget = round(self.ratio * int(np.prod(p.shape)))
-                t, ties = mask_ops.smallest_threshold(
-                    scores.ravel(), None if sizes is None else sizes.ravel(), budget)
-                self.thresholds[p.name] = t
-                self._ties[p.name] = ties
-            return
-        all_scores, all_sizes = [], []
-        for p in self.params:
-            scores, sizes = self._scores(p)
-            all_scores.append(scores.ravel())
-            if sizes is not None:
-                all_sizes.append(sizes.ravel())
-        total = sum(int(np.prod(p.shape)) for p in self.params)
-        flat = np.concatenate(all_scores)
-        flat_sizes = np.concatenate(all_sizes) if all_sizes else None
-        self.threshold, self._ties['*'] = mask_ops.smallest_threshold(
-            flat, flat_sizes, round(self.ratio * total), overwrite=True)
-
-    def _update_masks(self):
-        if self.pattern is not None:
-            n, m = self.pattern
-            for p in self.params:
-                self._set_mask(p, mask_ops.nm_pattern_keep(p.param.numpy(), self._keep_of(p), n,
-                                                           m, p.in_axis))
-            return
-        global_ties = self._ties.get('*', 0)
-        for p in self.params:
-            scores, _ = self._scores(p)
-            if self.local_sparsity:
-                threshold, ties = self.thresholds[p.name], self._ties.get(p.name, 0)
-            else:
-                threshold = self.threshold
-                # global ties are taken in model order, the order update_threshold flattened
-                ties = 0
-                if global_ties > 0:
-                    ties = min(global_ties, int(np.count_nonzero(scores == threshold)))
-                    global_ties -= ties
-            if self.mode == 'threshold':
-                pruned_units = scores < threshold
-            else:
-                pruned_units = mask_ops.prune_below(scores, threshold, ties)
-            if tuple(self.sparse_block) == (1, 1):
-                keep = ~pruned_units
-            else:
-                keep = mask_ops.expand_blocks(~pruned_units, self.sparse_block, p.shape,
-                                              p.out_axis, p.in_axis)
-            prior = self._keep_of(p, default_all=False)
-            self._set_mask(p, keep if prior is None else keep & prior)
-
-    def _set_mask(self, p, keep):
-        mask = paddle.to_tensor(keep, place=p.param.place)
-        self._masks[p.name] = mask
-        # momentum / Adam moments built up before the prune are dropped with the weight
-        with paddle.no_grad():
-            for tensor in self._optimizer_tensors(p.param):
-                tensor.multiply_(mask.astype(tensor.dtype))
+    def step(self):
+        """Call after each optimizer update: a prune event when due, then zero pruned weights."""
+        if self._update_due():
+            self.update_masks()
+            self.update_params()
+        elif self._narrows_every_step():
+            self._narrow_threshold_masks()
+        else:
+            self.update_params()
+        self.iteration += 1
 
     def update_params(self):
         """Set every pruned weight to 0 (and the optimizer's fp32 master copy of it, if any).
@@ -273,37 +153,55 @@ class UnstructuredPruner:
         ``step()`` calls it after every optimizer update, so whatever the optimizer did (momentum,
         Adam moments, weight decay), a pruned weight is exactly 0 when the step ends.
         """
-        masters = getattr(self._optimizer, '_master_weights', None) or {}
-        with paddle.no_grad():
-            for p in self.params:
-                mask = self._masks.get(p.name)
-                if mask is None:
-                    continue
-                p.param.multiply_(mask.astype(p.param.dtype))
-                master = masters.get(p.param.name)
-                if master is not None:
-                    master.multiply_(mask.astype(master.dtype))
+        for p in self.params:
+            keep = self._masks.get(p.name)
+            if keep is not None:
+                self._zero_weight(p, keep)
 
+    def _zero_weight(self, p, keep, weight_done=False):
+        if not weight_done:
+            kernels.zero_pruned(p.param, keep)
+        master = master_weight(self._optimizer, p.param)
+        if master is not None:
+            kernels.zero_pruned(master, keep)
+
+    def _narrow_threshold_masks(self):
+        """Threshold mode between events: ``keep &= |w| >= threshold`` and zero, on device."""
+        for p in self.params:
+            keep = self._masks[p.name]
+            if self.sparse_block == (1, 1):
+                kernels.narrow_and_zero(p.param, keep, self.threshold)
+                self._zero_weight(p, keep, weight_done=True)
+            else:
+                units = unit_scores(DEVICE, p.param, keep, self.sparse_block, p.out_axis,
+                                    p.in_axis)
+                narrowed = self._expand(DEVICE, p, units, kept_units(DEVICE, units.scores,
+                                                                      self.threshold, 0))
+                self._masks[p.name] = DEVICE.to_mask(narrowed & keep, p.param)
+                self._zero_weight(p, self._masks[p.name])
+        self._mask_version += 1
+
+    # ----- masks out ---------------------------------------------------------------------
     def apply_masks_to(self, tensors):
         """Zero pruned positions in a dict of tensors keyed by structured names (e.g. EMA weights).
 
         Args:
-            tensors: ``{structured_name: paddle.Tensor}``; names without a mask are left alone.
+            tensors: ``{structured_name: paddle.Tensor or numpy array}``; names without a mask
+                (or of another shape) are left alone.
 
         Returns:
             The number of tensors masked.
         """
         done = 0
-        with paddle.no_grad():
-            for name, mask in self._masks.items():
-                tensor = tensors.get(name)
-                if tensor is None or tuple(tensor.shape) != tuple(mask.shape):
-                    continue
-                if isinstance(tensor, np.ndarray):
-                    tensor *= mask.numpy()
-                else:
-                    tensor.multiply_(mask.astype(tensor.dtype))
-                done += 1
+        for name, keep in self._masks.items():
+            tensor = tensors.get(name)
+            if tensor is None or tuple(tensor.shape) != tuple(keep.shape):
+                continue
+            if isinstance(tensor, np.ndarray):
+                tensor *= keep.numpy()
+            else:
+                kernels.zero_pruned(tensor, keep)
+            done += 1
         return done
 
     @property
@@ -317,23 +215,30 @@ class UnstructuredPruner:
         if p is None:
             raise KeyError(f"{name!r} is not a prunable parameter; prunable: "
                            f"{[q.name for q in self.params][:10]}...")
-        return self._keep_of(p)
+        keep = self._masks.get(name)
+        return np.ones(p.shape, dtype=bool) if keep is None else keep.numpy()
 
     def recover_masks_from_zeros(self):
         """Rebuild masks as ``weight != 0`` (after loading a sparse checkpoint)."""
         for p in self.params:
-            self._set_mask(p, p.param.numpy() != 0)
+            self._set_mask(p, p.param.astype('bool'))  # a new, contiguous tensor
 
     # ----- numbers -----------------------------------------------------------------------
+    def _pruned_count(self):
+        """Pruned weights, counted on the device when the masks changed since the last count."""
+        if self._counted[0] != self._mask_version:
+            ops = ops_for(self.params[0].param.place)
+            kept = ops.read_ints([ops.count(ops.mask(keep)) for keep in self._masks.values()])
+            count = sum(int(keep.size) for keep in self._masks.values()) - sum(kept)
+            self._counted = (self._mask_version, count)
+        return self._counted[1]
+
     def sparsity(self):
-        """Fraction of the prunable weights that are pruned (from the masks)."""
-        total = sum(int(np.prod(p.shape)) for p in self.params)
-        pruned = 0
-        for p in self.params:
-            mask = self._masks.get(p.name)
-            if mask is not None:
-                pruned += int(mask.size) - int(mask.astype('int64').sum())
-        return pruned / total
+        """Fraction of the prunable weights that are pruned (from the masks).
+
+        Counted (one sync) only when the masks changed since the last call.
+        """
+        return self._pruned_count() / self._total_weights
 
     def prunable_sparsity(self):
         """Fraction of the prunable weights that are exactly zero (from the weights)."""
@@ -361,63 +266,5 @@ class UnstructuredPruner:
     total_sparse_conv1x1 = staticmethod(total_sparse_conv1x1)
 
 
-class GMPUnstructuredPruner(UnstructuredPruner):
-    """Ratio pruning whose ratio follows the GMP cubic schedule.
-
-    Args:
-        model: The ``paddle.nn.Layer`` to prune.
-        ratio: Target ratio reached at the end of the pruning phase.
-        prune_params_type, skip_params_func, local_sparsity, sparse_block, prune_params,
-        skip_params, optimizer: as for :class:`UnstructuredPruner`.
-        configs: ``{'stable_iterations', 'pruning_iterations', 'tunning_iterations',
-            'pruning_steps', 'initial_ratio'}`` and optionally ``'resume_iteration'``.
-
-    Raises:
-        PruneConfigError: a bad argument or an inconsistent schedule.
-
-    Example:
-        >>> pruner = GMPUnstructuredPruner(model, ratio=0.75, configs={
-        ...     'stable_iterations': 0, 'pruning_iterations': 1000, 'tunning_iterations': 1000,
-        ...     'pruning_steps': 10, 'initial_ratio': 0.15})
-    """
-
-    def __init__(self, model, ratio=0.55, prune_params_type=None, skip_params_func=None,
-                 local_sparsity=False, sparse_block=(1, 1), configs=None, prune_params=None,
-                 skip_params=None, optimizer=None, sparse_pattern=None):
-        if sparse_pattern is not None:
-            raise PruneConfigError("sparse_pattern", sparse_pattern,
-                                   "None with GMP (an n:m pattern fixes the ratio; use "
-                                   "UnstructuredPruner)")
-        if not is_number(ratio) or not 0.0 <= ratio < 1.0:
-            raise PruneConfigError("ratio", ratio, "a float in [0, 1)")
-        self.schedule = GMPSchedule.from_configs(float(ratio), configs)
-        resume = resume_iteration_of(configs)  # -1 (PaddleSlim's auto-compression): fresh start
-        super().__init__(model, mode='ratio', threshold=0.0, ratio=ratio,
-                         prune_params_type=prune_params_type, skip_params_func=skip_params_func,
-                         local_sparsity=local_sparsity, sparse_block=sparse_block,
-                         prune_params=prune_params, skip_params=skip_params, optimizer=optimizer)
-        self.ratio = 0.0
-        if resume:
-            self.set_state_dict({'iteration': resume})
-
-    @property
-    def target_ratio(self):
-        return self.schedule.target_ratio
-
-    def ratio_at(self, iteration):
-        """The schedule's ratio at ``iteration``."""
-        return gmp_ratio_at(iteration, self.schedule)
-
-    def _update_due(self):
-        ratio = self.ratio_at(self.iteration)
-        if ratio != self.ratio:
-            self.ratio = ratio
-            return ratio > 0 or self._needs_update
-        return self._needs_update and self.ratio > 0
-
-    def _pruning_started(self):
-        return self.iteration > 0 and self.ratio_at(self.iteration - 1) > 0
-
-    def set_state_dict(self, state):
-        super().set_state_dict(state)
-        self.ratio = self.ratio_at(self.iteration - 1) if self.iteration > 0 else 0.0
+# The GMP subclass lives in gmp.py; spec.py and older imports find it here too.
+from .gmp import GMPUnstructuredPruner  # noqa: E402  pylint: disable=wrong-import-position
