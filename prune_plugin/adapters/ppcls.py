@@ -156,9 +156,11 @@ def _log_mask_digest(result):
 
     import paddle
 
-    digest = hashlib.sha1()
+    import numpy as np
+
+    digest = hashlib.sha1()  # of the pruned positions, parameter by parameter (packed bits)
     for p in pruner.params:
-        digest.update(pruner.mask_of(p.name).tobytes())
+        digest.update(np.packbits(~pruner.mask_of(p.name)).tobytes())
     print(f"rank {paddle.distributed.ParallelEnv().local_rank}: pruner iteration "
           f"{pruner.iteration}, sparsity {pruner.sparsity():.6f}, mask sha1 {digest.hexdigest()}",
           flush=True)

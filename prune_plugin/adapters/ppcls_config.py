@@ -1,7 +1,8 @@
-"""PaddleClas-style configs: read the YAML, apply ``-o key=value``, validate before training.
+"""PaddleClas-style configs for the plugin's trainer: read, apply ``-o key=value``, validate.
 
 The layout and key names are PaddleClas's (``Global`` / ``Arch`` / ``Loss`` / ``Optimizer`` /
-``DataLoader`` / ``Metric``, optionally ``AMP``), plus the prune block shared by every suite::
+``DataLoader`` / ``Metric``, ``AMP``; ``Infer`` and other sections the trainer does not read are
+ignored), plus the prune block shared by every suite::
 
     slim: UnstructuredPrune
     UnstructuredPrune: {ratio: 0.75, prune_params_type: conv1x1_only, gmp: {...}}
@@ -18,20 +19,18 @@ from ..config import spec_from_config
 from ..core.errors import PruneConfigError
 
 REQUIRED_SECTIONS = ('Global', 'Arch', 'Loss', 'Optimizer', 'DataLoader', 'Metric')
-OPTIMIZERS = ('Momentum',)
-LR_SCHEDULES = ('Piecewise', 'Cosine', 'Constant')
 LOSSES = ('CELoss',)
 METRICS = ('TopkAcc',)
 DATASETS = ('ImageNetDataset',)
-TRANSFORM_OPS = ('DecodeImage', 'ResizeImage', 'RandCropImage', 'CropImage', 'RandFlipImage',
-                 'NormalizeImage', 'ToCHWImage')
+DATASET_ARGS = ('name', 'image_root', 'cls_label_path', 'transform_ops', 'batch_transform_ops',
+                'delimiter', 'relabel')
 SAMPLERS = ('DistributedBatchSampler', 'BatchSampler')
 AMP_LEVELS = ('O1', 'O2')
 GLOBAL_DEFAULTS = {
     'checkpoints': None, 'pretrained_model': None, 'output_dir': './output/', 'device': 'cpu',
     'save_interval': 1, 'eval_during_train': True, 'eval_interval': 1, 'epochs': 1,
     'print_batch_step': 10, 'use_visualdl': False, 'image_shape': [3, 224, 224],
-    'save_inference_dir': './inference', 'seed': None, 'compare_dense': False,
+    'save_inference_dir': './inference', 'seed': None, 'compare_dense': False, 'update_freq': 1,
 }
 
 
@@ -147,7 +146,9 @@ def _one_named(items, key, allowed):
             raise PruneConfigError(f"{key}.{i}", item, "one {name: args} mapping")
         name, args = next(iter(item.items()))
         if name not in allowed:
-            raise PruneConfigError(f"{key}.{i}", name, f"one of {list(allowed)}")
+            raise PruneConfigError(f"{key}.{i}", name, f"one of {list(allowed)} (the plugin's "
+                                                       f"trainer; at the root of a PaddleClas "
+                                                       f"clone its Engine builds them all)")
         if args is not None and not isinstance(args, dict):
             raise PruneConfigError(f"{key}.{i}.{name}", args, "a mapping of arguments")
         out.append((name, args or {}))
@@ -161,7 +162,7 @@ def _positive_int(key, value, minimum=1):
 
 def _validate_global(cfg):
     glob = cfg['Global']
-    for key in ('epochs', 'save_interval', 'eval_interval', 'print_batch_step'):
+    for key in ('epochs', 'save_interval', 'eval_interval', 'print_batch_step', 'update_freq'):
         _positive_int(f"Global.{key}", glob[key])
     if glob['device'] not in ('cpu', 'gpu', 'xpu', 'npu'):
         raise PruneConfigError('Global.device', glob['device'],
@@ -191,28 +192,17 @@ def _validate_arch(cfg):
 
 
 def _validate_optimizer(cfg):
-    opt = cfg['Optimizer']
-    if not isinstance(opt, dict) or opt.get('name') not in OPTIMIZERS:
-        raise PruneConfigError('Optimizer.name', opt.get('name') if isinstance(opt, dict)
-                               else opt, f"one of {list(OPTIMIZERS)}")
-    lr = opt.get('lr')
-    if not isinstance(lr, dict) or lr.get('name') not in LR_SCHEDULES:
-        raise PruneConfigError('Optimizer.lr.name', lr.get('name') if isinstance(lr, dict)
-                               else lr, f"one of {list(LR_SCHEDULES)}")
-    if lr['name'] == 'Piecewise':
-        epochs, values = lr.get('decay_epochs'), lr.get('values')
-        if not isinstance(epochs, list) or not isinstance(values, list) \
-                or len(values) != len(epochs) + 1:
-            raise PruneConfigError('Optimizer.lr.values', values,
-                                   "a list one longer than Optimizer.lr.decay_epochs")
-    elif not isinstance(lr.get('learning_rate'), (int, float)):
-        raise PruneConfigError('Optimizer.lr.learning_rate', lr.get('learning_rate'), "a number")
-    reg = opt.get('regularizer')
-    if reg is not None and (not isinstance(reg, dict) or reg.get('name') not in ('L2', 'L1')):
-        raise PruneConfigError('Optimizer.regularizer.name', reg, "'L2' or 'L1'")
+    from .ppcls_lr import check_lr
+    from .ppcls_optim import check_optimizer
+
+    check_optimizer(cfg['Optimizer'])
+    check_lr(cfg['Optimizer'].get('lr'))
 
 
 def _validate_loader(cfg, mode):
+    from .ppcls_batch_ops import build_batch_operator
+    from .ppcls_data import build_transforms
+
     key = f"DataLoader.{mode}"
     section = cfg['DataLoader'].get(mode) if isinstance(cfg['DataLoader'], dict) else None
     if not isinstance(section, dict):
@@ -220,16 +210,46 @@ def _validate_loader(cfg, mode):
     dataset = section.get('dataset') if isinstance(section.get('dataset'), dict) else {}
     if dataset.get('name') not in DATASETS:
         raise PruneConfigError(f"{key}.dataset.name", dataset.get('name'),
-                               f"one of {list(DATASETS)}")
+                               f"one of {list(DATASETS)} (the plugin's trainer; a clone's Engine "
+                               f"has every PaddleClas dataset)")
+    for arg in dataset:
+        if arg not in DATASET_ARGS:
+            raise PruneConfigError(f"{key}.dataset.{arg}", dataset[arg],
+                                   f"one of the arguments {list(DATASET_ARGS)}")
     for field in ('image_root', 'cls_label_path'):
         if not isinstance(dataset.get(field), str):
             raise PruneConfigError(f"{key}.dataset.{field}", dataset.get(field), "a path")
-    _one_named(dataset.get('transform_ops'), f"{key}.dataset.transform_ops", TRANSFORM_OPS)
+    ops = dataset.get('transform_ops')
+    if not isinstance(ops, list) or not ops:
+        raise PruneConfigError(f"{key}.dataset.transform_ops", ops,
+                               "a non-empty list of {Name: {arguments}}")
+    build_transforms(ops, f"{key}.dataset.transform_ops")
+    if dataset.get('batch_transform_ops'):
+        build_batch_operator(dataset['batch_transform_ops'], cfg['Arch'].get('class_num'),
+                             f"{key}.dataset.batch_transform_ops")
     sampler = section.get('sampler') if isinstance(section.get('sampler'), dict) else {}
     if sampler.get('name', 'DistributedBatchSampler') not in SAMPLERS:
         raise PruneConfigError(f"{key}.sampler.name", sampler.get('name'),
                                f"one of {list(SAMPLERS)}")
     _positive_int(f"{key}.sampler.batch_size", sampler.get('batch_size'))
+
+
+def amp_settings(cfg):
+    """hapi's ``amp_configs`` for the ``AMP`` section, as PaddleClas's Engine reads it.
+
+    The Engine turns AMP on when the section exists and ``use_amp`` is not false: stock
+    configs carry ``AMP: {use_amp: False, ...}``, which means fp32.
+
+    Returns:
+        None (fp32) or ``{'level', 'init_loss_scaling', 'use_dynamic_loss_scaling'}``.
+    """
+    amp = cfg.get('AMP')
+    if not amp or not amp.get('use_amp', True):
+        return None
+    settings = {'level': str(amp.get('level', 'O1')).upper()}
+    settings['init_loss_scaling'] = float(amp.get('scale_loss', 1.0))
+    settings['use_dynamic_loss_scaling'] = bool(amp.get('use_dynamic_loss_scaling', False))
+    return settings
 
 
 def validate_config(cfg, mode='train'):
@@ -250,6 +270,7 @@ def validate_config(cfg, mode='train'):
         if not isinstance(cfg.get(section), dict):
             raise PruneConfigError(section, cfg.get(section), f"a mapping (PaddleClas configs "
                                                               f"have {list(REQUIRED_SECTIONS)})")
+    spec = spec_from_config(cfg)
     _validate_global(cfg)
     _validate_arch(cfg)
     if mode != 'export':
@@ -257,17 +278,25 @@ def validate_config(cfg, mode='train'):
         for section in ('Loss', 'Metric'):
             for part in ('Train', 'Eval'):
                 if part in cfg[section]:
-                    _one_named(cfg[section][part], f"{section}.{part}",
-                               LOSSES if section == 'Loss' else METRICS)
+                    _validate_named(cfg[section][part], f"{section}.{part}",
+                                    LOSSES if section == 'Loss' else METRICS)
         _validate_loader(cfg, 'Eval')
         if mode == 'train':
             _validate_loader(cfg, 'Train')
     amp = cfg.get('AMP')
-    if amp is not None and (not isinstance(amp, dict) or
-                            str(amp.get('level', 'O1')).upper() not in AMP_LEVELS):
-        raise PruneConfigError('AMP.level', amp.get('level') if isinstance(amp, dict) else amp,
-                               f"one of {list(AMP_LEVELS)}")
-    return spec_from_config(cfg)
+    if amp is not None and not isinstance(amp, dict):
+        raise PruneConfigError('AMP', amp, "a mapping (use_amp, level, scale_loss, ...)")
+    if amp_settings(cfg) and amp_settings(cfg)['level'] not in AMP_LEVELS:
+        raise PruneConfigError('AMP.level', amp.get('level'), f"one of {list(AMP_LEVELS)}")
+    return spec
+
+
+def _validate_named(items, key, allowed):
+    from .ppcls_engine_check import check_arguments
+    from .ppcls_optim import CELoss, TopkAcc
+
+    for i, (name, args) in enumerate(_one_named(items, key, allowed)):
+        check_arguments({'CELoss': CELoss, 'TopkAcc': TopkAcc}[name], args, f"{key}.{i}.{name}")
 
 
 def without_prune(cfg):

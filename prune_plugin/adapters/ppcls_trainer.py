@@ -19,8 +19,10 @@ import numpy as np
 import paddle
 from paddle.static import InputSpec
 
+from ..core.plan import check_steps_per_epoch
 from ..core.stats import total_sparse, total_sparse_conv1x1
 from ..hapi_callback import PruneCallback, save_pruner_state
+from .ppcls_config import amp_settings
 from .ppcls_data import build_dataloader
 from .ppcls_optim import build_loss, build_metrics, build_optimizer
 
@@ -112,6 +114,11 @@ class ClsCheckpoint(paddle.callbacks.ModelCheckpoint):
         sampler = getattr(self.train_loader, 'batch_sampler', None)
         if hasattr(sampler, 'set_epoch'):
             sampler.set_epoch(self.start_epoch + epoch)
+        optimizer = getattr(self.model, '_optimizer', None)
+        if optimizer is not None and is_rank0():
+            schedule = optimizer._learning_rate
+            logger.info("[Train][Epoch %d] lr(%s): %.8f", self.start_epoch + epoch + 1,
+                        type(schedule).__name__, optimizer.get_lr())
 
     def _save(self, name, global_epoch):
         if not self._is_save():
@@ -159,25 +166,28 @@ def evaluate(model, eval_loader):
     return out
 
 
+def _mixes_batches(cfg):
+    return bool(cfg['DataLoader']['Train']['dataset'].get('batch_transform_ops'))
+
+
 def prepare_model(cfg, network, steps_per_epoch, train=True):
-    """A ``paddle.Model`` prepared with the config's optimizer, loss, metrics and AMP."""
+    """A ``paddle.Model`` prepared with the config's optimizer, loss, metrics and AMP.
+
+    AMP follows PaddleClas's Engine (:func:`~.ppcls_config.amp_settings`): an ``AMP`` section
+    with ``use_amp: False`` trains in fp32. The optimizer's schedule is on ``model.lr_by_epoch``
+    (True: step it once per epoch).
+    """
     shape = cfg['Global']['image_shape']
+    labels = None if train and _mixes_batches(cfg) else [InputSpec([None, 1], 'int64', 'label')]
     model = paddle.Model(network, inputs=[InputSpec([None] + shape, 'float32', 'image')],
-                         labels=[InputSpec([None, 1], 'int64', 'label')])
-    amp = cfg.get('AMP')
-    amp_configs = None
-    if amp and train:
-        amp_configs = {'level': str(amp.get('level', 'O1')).upper()}
-        if 'scale_loss' in amp:
-            amp_configs['init_loss_scaling'] = float(amp['scale_loss'])
-        if 'use_dynamic_loss_scaling' in amp:
-            amp_configs['use_dynamic_loss_scaling'] = bool(amp['use_dynamic_loss_scaling'])
-    optimizer = None
+                         labels=labels)
+    amp_configs = amp_settings(cfg) if train else None
+    optimizer, model.lr_by_epoch = None, False
     if train:
-        optimizer, _ = build_optimizer(cfg['Optimizer'], network.parameters(),
-                                       cfg['Global']['epochs'], steps_per_epoch,
-                                       multi_precision=bool(amp_configs and
-                                                            amp_configs['level'] == 'O2'))
+        updates = -(-steps_per_epoch // cfg['Global']['update_freq'])
+        optimizer, _, model.lr_by_epoch = build_optimizer(
+            cfg['Optimizer'], network, cfg['Global']['epochs'], updates,
+            multi_precision=bool(amp_configs and amp_configs['level'] == 'O2'))
     loss_items = cfg['Loss'].get('Train' if train else 'Eval') or cfg['Loss'].get('Train')
     model.prepare(optimizer=optimizer, loss=build_loss(loss_items),
                   metrics=build_metrics(cfg['Metric'].get('Eval')), amp_configs=amp_configs)
@@ -198,11 +208,18 @@ def train(cfg, spec, output_dir=None):
     """
     glob = cfg['Global']
     output_dir = output_dir or os.path.join(glob['output_dir'], cfg['Arch']['name'])
-    train_loader = build_dataloader(cfg['DataLoader']['Train'])
+    train_section = cfg['DataLoader']['Train']
+    train_loader = build_dataloader(train_section, cfg['Arch'].get('class_num'))
+    steps = check_steps_per_epoch(len(train_loader), len(train_loader.dataset),
+                                  train_section['sampler']['batch_size'],
+                                  key='DataLoader.Train.sampler.batch_size')
     eval_loader = build_dataloader(cfg['DataLoader']['Eval'])  # also for the final figures
-    steps = len(train_loader)
     network = build_network(cfg)
     model = prepare_model(cfg, network, steps)
+    if is_rank0():
+        amp = amp_settings(cfg)
+        logger.info("mixed precision: %s", f"AMP {amp['level']}" if amp else
+                    "off (fp32" + (", AMP.use_amp is false)" if cfg.get('AMP') else ")"))
     resume = glob.get('checkpoints')
     states = {'epoch': 0, 'best_top1': 0.0}
     if resume:
@@ -222,10 +239,12 @@ def train(cfg, spec, output_dir=None):
     callbacks.append(checkpoint)
     if glob.get('use_visualdl'):
         callbacks.append(paddle.callbacks.VisualDL(log_dir=os.path.join(output_dir, 'vdl')))
+    if model.lr_by_epoch:
+        callbacks.append(paddle.callbacks.LRScheduler(by_step=False, by_epoch=True))
     remaining = glob['epochs'] - states['epoch']
     if remaining > 0:
         model.fit(train_loader, epochs=remaining, log_freq=glob['print_batch_step'], verbose=2,
-                  callbacks=callbacks)
+                  callbacks=callbacks, accumulate_grad_batches=glob['update_freq'])
     final = checkpoint.last_eval
     if checkpoint.last_eval_epoch != glob['epochs']:
         final = evaluate(model, eval_loader)  # the last epoch was not an eval epoch
