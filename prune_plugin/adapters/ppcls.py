@@ -26,6 +26,9 @@ from ..core.errors import PruneConfigError
 from ..suites import activated_clone
 
 logger = logging.getLogger('prune_plugin')
+# paddleclas imports faiss, whose loader logs two INFO lines to stderr through the root handler
+# paddle installs: they would bury the one-line errors (exit 2) of bad configs.
+logging.getLogger('faiss.loader').setLevel(logging.WARNING)
 
 
 def _parser(command):
@@ -189,7 +192,7 @@ def eval_main(argv):
     _require_pretrained_model(cfg, 'evaluate')
     setup_runtime(cfg)
     network = build_network(cfg)
-    loader = build_dataloader(cfg['DataLoader']['Eval'])
+    loader = build_dataloader(cfg['DataLoader']['Eval'], key='DataLoader.Eval')
     model = prepare_model(cfg, network, len(loader), train=False)
     result = evaluate(model, loader)
     result.update(total_sparse=total_sparse(network),

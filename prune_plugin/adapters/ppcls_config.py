@@ -10,6 +10,7 @@ ignored), plus the prune block shared by every suite::
 Everything the trainer will read is checked here, so a typo fails in the first second with a
 :class:`PruneConfigError` that names the key, the value and what is allowed.
 """
+import ast
 import copy
 import os
 
@@ -108,6 +109,24 @@ def _read_yaml(path, depth=0):
     return merge_config(merged, cfg)
 
 
+def literal_strings(node):
+    """Turn strings that are Python literals into values, in mappings, as PaddleClas does.
+
+    YAML reads ``1e-3`` (no dot) as a string; PaddleClas's ``create_attr_dict`` passes every
+    string value of a mapping through ``ast.literal_eval`` (lists are left as they are), so
+    ``learning_rate: 1e-3`` is 0.001 there. Only literals: ``'1.0/255.0'`` stays a string.
+    """
+    for key, value in node.items():
+        if isinstance(value, dict):
+            literal_strings(value)
+        elif isinstance(value, str):
+            try:
+                node[key] = ast.literal_eval(value)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                pass
+    return node
+
+
 def load_config(path, overrides=()):
     """Read a PaddleClas-style YAML and apply ``-o`` overrides; fill ``Global`` defaults.
 
@@ -128,6 +147,7 @@ def load_config(path, overrides=()):
     for text in overrides or ():
         keys, value = parse_override(text)
         apply_override(cfg, keys, value)
+    literal_strings(cfg)
     cfg.setdefault('Global', {})
     if isinstance(cfg['Global'], dict):
         for key, value in GLOBAL_DEFAULTS.items():
@@ -135,8 +155,10 @@ def load_config(path, overrides=()):
     return cfg
 
 
-def _one_named(items, key, allowed):
+def _one_named(items, key, allowed, optional=False):
     """A PaddleClas list of ``{Name: {args}}`` entries -> ``[(name, args)]``, names checked."""
+    if optional and not items:
+        return []
     if not isinstance(items, list) or not items:
         raise PruneConfigError(key, items, f"a non-empty list of {{name: args}} with names in "
                                            f"{list(allowed)}")
@@ -162,8 +184,12 @@ def _positive_int(key, value, minimum=1):
 
 def _validate_global(cfg):
     glob = cfg['Global']
-    for key in ('epochs', 'save_interval', 'eval_interval', 'print_batch_step', 'update_freq'):
+    for key in ('epochs', 'eval_interval', 'print_batch_step', 'update_freq'):
         _positive_int(f"Global.{key}", glob[key])
+    interval = glob['save_interval']
+    if isinstance(interval, bool) or not isinstance(interval, int):
+        raise PruneConfigError('Global.save_interval', interval,
+                               "an int (epochs between checkpoints; <= 0: only latest)")
     if glob['device'] not in ('cpu', 'gpu', 'xpu', 'npu'):
         raise PruneConfigError('Global.device', glob['device'],
                                "one of ['cpu', 'gpu', 'xpu', 'npu']")
@@ -295,7 +321,8 @@ def _validate_named(items, key, allowed):
     from .ppcls_engine_check import check_arguments
     from .ppcls_optim import CELoss, TopkAcc
 
-    for i, (name, args) in enumerate(_one_named(items, key, allowed)):
+    optional = key != 'Loss.Train'  # PaddleClas allows an empty Metric.Train and Loss.Eval
+    for i, (name, args) in enumerate(_one_named(items, key, allowed, optional)):
         check_arguments({'CELoss': CELoss, 'TopkAcc': TopkAcc}[name], args, f"{key}.{i}.{name}")
 
 

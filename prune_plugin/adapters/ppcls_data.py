@@ -6,6 +6,7 @@ operators, by name and arguments (:mod:`.ppcls_ops`, :mod:`.ppcls_autoaugment`);
 ``batch_transform_ops`` its batch operators (:mod:`.ppcls_batch_ops`: Mixup, Cutmix, OpSampler).
 As in PaddleClas, images come out CHW (transposed at the end unless ``ToCHWImage`` already did).
 """
+import logging
 import os
 
 import numpy as np
@@ -18,6 +19,7 @@ from .ppcls_batch_ops import MixCollate, build_batch_operator
 from .ppcls_engine_check import check_arguments
 from .ppcls_ops import basic_operators
 
+logger = logging.getLogger('prune_plugin')
 TRANSFORM_OPERATORS = {**basic_operators(), **policy_operators()}
 SAMPLERS = ('DistributedBatchSampler', 'BatchSampler')
 
@@ -78,9 +80,15 @@ class ImageNetDataset(paddle.io.Dataset):
                 parts = line.strip().split(delimiter)
                 if parts and parts[0]:
                     self.samples.append((os.path.join(image_root, parts[0]), int(parts[-1])))
+        for line, (path, _) in enumerate(self.samples, 1):
+            if not os.path.isfile(path):  # PaddleClas checks every image too
+                raise PruneConfigError('dataset.cls_label_path', cls_label_path,
+                                       f"a list of existing images (line {line}: {path} is "
+                                       f"missing)")
         if relabel:
             mapping = {old: new for new, old in enumerate(sorted({lb for _, lb in self.samples}))}
             self.samples = [(path, mapping[label]) for path, label in self.samples]
+        self.transform_ops = transform_ops or []
         self.ops = build_transforms(transform_ops, 'transform_ops')
         self.chw = False
         for item in transform_ops or []:
@@ -95,14 +103,40 @@ class ImageNetDataset(paddle.io.Dataset):
     def __getitem__(self, index):
         path, label = self.samples[index]
         img = path
-        for op in self.ops:
-            img = op(img)
+        for i, op in enumerate(self.ops):
+            try:
+                img = op(img)
+            except Exception as err:
+                # paddle's DataLoader hangs on an exception in its reader thread: say it here
+                logger.error("transform_ops.%d %s failed on %s: %s: %s", i,
+                             type(op).__name__, path, type(err).__name__, err)
+                raise
         if not self.chw:
             img = img.transpose((2, 0, 1))
         return np.ascontiguousarray(img, dtype='float32'), np.array([label], dtype='int64')
 
+    def check_first_sample(self, key):
+        """Run the operators on the first image in this thread (errors name the operator).
 
-def build_dataloader(section, class_num=None):
+        Raises:
+            PruneConfigError: an operator fails on the data (before any training).
+        """
+        if not self.samples:
+            return
+        img = self.samples[0][0]
+        for i, op in enumerate(self.ops):
+            try:
+                img = op(img)
+            except PruneConfigError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any failure is the config's, on this data
+                (name, args), = self.transform_ops[i].items()
+                raise PruneConfigError(f"{key}.transform_ops.{i}.{name}", args,
+                                       f"arguments that work on {self.samples[0][0]} ("
+                                       f"{type(err).__name__}: {err})") from None
+
+
+def build_dataloader(section, class_num=None, key='DataLoader'):
     """A ``paddle.io.DataLoader`` from a PaddleClas ``DataLoader.Train`` / ``.Eval`` section.
 
     The batch sampler is ``paddle.io.DistributedBatchSampler``: with N processes each one
@@ -112,11 +146,16 @@ def build_dataloader(section, class_num=None):
     Args:
         section: ``DataLoader.Train`` or ``DataLoader.Eval``.
         class_num: ``Arch.class_num`` (the batch operators' soft targets need it).
+        key: ``DataLoader.Train`` / ``DataLoader.Eval``, for errors.
+
+    Raises:
+        PruneConfigError: a missing list or image, an operator that fails on the first image.
     """
     ds_cfg = dict(section['dataset'])
     ds_cfg.pop('name')
     batch_ops = ds_cfg.pop('batch_transform_ops', None)
     dataset = ImageNetDataset(**ds_cfg)
+    dataset.check_first_sample(key)
     collate = MixCollate(build_batch_operator(batch_ops, class_num)) if batch_ops else None
     sampler_cfg = section.get('sampler') or {}
     sampler = paddle.io.DistributedBatchSampler(

@@ -137,7 +137,7 @@ def _check_path(key, path, kind):
                                           f"working directory {os.getcwd()})")
 
 
-def _check_loader(cfg, mode):
+def _check_loader(cfg, mode, check_paths=True):
     key = f"DataLoader.{mode}"
     section = (cfg.get('DataLoader') or {}).get(mode)
     if not isinstance(section, dict):
@@ -149,9 +149,9 @@ def _check_loader(cfg, mode):
     cls = lookup('ppcls.data', f"{key}.dataset.name", dataset['name'], "a dataset")
     if cls is not None:
         check_arguments(cls, args, f"{key}.dataset")
-    if 'image_root' in args:
+    if check_paths and 'image_root' in args:
         _check_path(f"{key}.dataset.image_root", args['image_root'], 'folder')
-    if 'cls_label_path' in args:
+    if check_paths and 'cls_label_path' in args:
         _check_path(f"{key}.dataset.cls_label_path", args['cls_label_path'], 'file')
     _check_ops(args.get('transform_ops'), f"{key}.dataset.transform_ops")
     _check_ops(dataset.get('batch_transform_ops'), f"{key}.dataset.batch_transform_ops",
@@ -228,12 +228,13 @@ def _check_global(glob, mode):
                                    "a weights prefix P with P.pdparams on disk, a URL, or null")
 
 
-def check_engine_config(cfg, mode):
+def check_engine_config(cfg, mode, check_paths=True):
     """Check what the clone's Engine reads in ``mode``; return the PruneSpec (or None).
 
     Args:
         cfg: The config as read by the clone's ``ppcls.utils.config.get_config``.
         mode: ``'train'``, ``'eval'`` or ``'export'``.
+        check_paths: Also require the data folders and list files to exist.
 
     Returns:
         The :class:`PruneSpec` of the ``slim:`` block, or None.
@@ -261,10 +262,10 @@ def check_engine_config(cfg, mode):
                 raise PruneConfigError(f"Loss.Train.{i}.{name}.weight", None,
                                        "a value (PaddleClas's CombinedLoss requires it)")
         _check_optimizer(cfg.get('Optimizer'))
-        _check_loader(cfg, 'Train')
+        _check_loader(cfg, 'Train', check_paths)
     evaluates = mode == 'eval' or (mode == 'train' and glob.get('eval_during_train'))
     if evaluates and glob.get('eval_mode', 'classification') == 'classification':
-        _check_loader(cfg, 'Eval')
+        _check_loader(cfg, 'Eval', check_paths)
         _check_components((cfg.get('Metric') or {}).get('Eval'), 'Metric.Eval', 'ppcls.metric',
                           "a metric")
     return spec

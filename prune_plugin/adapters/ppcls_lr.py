@@ -41,7 +41,9 @@ LR_ARGS = {
     'ConstLR': ('learning_rate',),
     'Constant': ('learning_rate',),
 }
-COMMON_ARGS = ('name', 'warmup_epoch', 'warmup_start_lr', 'by_epoch', 'last_epoch')
+# epochs and step_each_epoch are set by the run (PaddleClas overwrites them too)
+COMMON_ARGS = ('name', 'warmup_epoch', 'warmup_start_lr', 'by_epoch', 'last_epoch', 'verbose',
+               'epochs', 'step_each_epoch')
 
 
 def piecewise_from_learning_rate(learning_rate, epochs):

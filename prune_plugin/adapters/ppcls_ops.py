@@ -171,7 +171,12 @@ class RandFlipImage:
 
 
 class NormalizeImage:
-    """``(img * scale - mean) / std`` as float32 (``order: 'chw'`` for CHW input)."""
+    """``(img * scale - mean) / std`` as float32 (``order: 'chw'`` for CHW input).
+
+    PaddleClas's default order is ``'chw'`` while its images are HWC at this point (stock
+    configs say ``order: ''``); an HWC image given ``'chw'`` is normalized as HWC here instead
+    of failing on the broadcast.
+    """
 
     def __init__(self, scale=None, mean=None, std=None, order='chw', output_fp16=False,
                  channel_num=3):
@@ -189,7 +194,12 @@ class NormalizeImage:
         self.dtype = 'float16' if output_fp16 else 'float32'
 
     def __call__(self, img):
-        img = (np.asarray(img).astype('float32') * self.scale - self.mean) / self.std
+        img = np.asarray(img).astype('float32')
+        channels = self.mean.size
+        hwc = img.ndim == 3 and img.shape[-1] == channels and img.shape[0] != channels
+        mean, std = ((self.mean.reshape(1, 1, -1), self.std.reshape(1, 1, -1)) if hwc
+                     else (self.mean, self.std))
+        img = (img * self.scale - mean) / std
         if self.channel_num == 4:
             axis = 0 if self.order == 'chw' else 2
             pad_shape = list(img.shape)

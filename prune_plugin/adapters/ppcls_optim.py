@@ -17,15 +17,16 @@ from ..core.errors import PruneConfigError
 from .ppcls_lr import build_lr
 
 OPTIMIZER_ARGS = {
-    'Momentum': ('momentum', 'use_nesterov', 'multi_precision', 'no_weight_decay_name',
-                 'one_dim_param_no_weight_decay'),
+    'Momentum': ('momentum', 'weight_decay', 'use_nesterov', 'multi_precision',
+                 'no_weight_decay_name', 'one_dim_param_no_weight_decay'),
     'AdamW': ('beta1', 'beta2', 'epsilon', 'weight_decay', 'multi_precision',
               'no_weight_decay_name', 'one_dim_param_no_weight_decay'),
     'Adam': ('beta1', 'beta2', 'epsilon', 'weight_decay', 'lazy_mode', 'multi_precision'),
-    'SGD': ('multi_precision',),
-    'RMSProp': ('momentum', 'rho', 'epsilon', 'multi_precision', 'no_weight_decay_name',
-                'one_dim_param_no_weight_decay'),
+    'SGD': ('weight_decay', 'multi_precision'),
+    'RMSProp': ('momentum', 'rho', 'epsilon', 'weight_decay', 'multi_precision',
+                'no_weight_decay_name', 'one_dim_param_no_weight_decay'),
 }
+TAKES_ANY_ARGUMENT = ('AdamW',)  # PaddleClas's AdamW has **args: other keys are ignored
 COMMON_ARGS = ('name', 'lr', 'regularizer', 'clip_norm')
 
 
@@ -42,7 +43,7 @@ def check_optimizer(opt, key='Optimizer'):
                                                     f"them all)")
     allowed = OPTIMIZER_ARGS[name] + COMMON_ARGS
     for arg in opt:
-        if arg not in allowed:
+        if arg not in allowed and name not in TAKES_ANY_ARGUMENT:
             raise PruneConfigError(f"{key}.{arg}", opt[arg], f"one of the arguments of {name} "
                                                              f"{list(allowed)}")
     reg = opt.get('regularizer')

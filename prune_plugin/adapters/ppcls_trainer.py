@@ -5,7 +5,8 @@ VisualDL and data parallelism; :class:`ClsCheckpoint` (a ``ModelCheckpoint``) ad
 checkpoint layout and eval schedule; :class:`~prune_plugin.hapi_callback.PruneCallback` keeps the
 weights sparse. Checkpoints, as in PaddleClas, under ``<Global.output_dir>/<Arch.name>/``::
 
-    epoch_<n>.pdparams / .pdopt     every Global.save_interval epochs (plain sparse weights)
+    epoch_<n>.pdparams / .pdopt     every Global.save_interval epochs (plain sparse weights;
+                                    none with save_interval <= 0, as in PaddleClas)
     epoch_<n>.pdprune               pruner state {'iteration': ...} (only with a slim block)
     epoch_<n>.pdstates              {'epoch': n, 'best_top1': ...} (to resume from)
     latest.*  best_model.*          the last epoch and the best eval top-1
@@ -99,7 +100,8 @@ class ClsCheckpoint(paddle.callbacks.ModelCheckpoint):
 
     def __init__(self, save_dir, save_interval, eval_loader, eval_interval, train_loader,
                  start_epoch=0, prune_callback=None, best_top1=0.0):
-        super().__init__(save_freq=save_interval, save_dir=save_dir)
+        super().__init__(save_freq=max(1, save_interval), save_dir=save_dir)
+        self.save_interval = save_interval  # <= 0: no epoch_<n> checkpoints (as PaddleClas)
         self.eval_loader = eval_loader
         self.eval_interval = eval_interval
         self.train_loader = train_loader
@@ -145,7 +147,7 @@ class ClsCheckpoint(paddle.callbacks.ModelCheckpoint):
                             top1, self.last_eval.get('top5', 0.0), self.best_top1,
                             total_sparse(self.model.network),
                             total_sparse_conv1x1(self.model.network))
-        if global_epoch % self.save_freq == 0:
+        if self.save_interval > 0 and global_epoch % self.save_interval == 0:
             self._save(f"epoch_{global_epoch}", global_epoch)
         if is_best:
             self._save('best_model', global_epoch)
@@ -209,11 +211,12 @@ def train(cfg, spec, output_dir=None):
     glob = cfg['Global']
     output_dir = output_dir or os.path.join(glob['output_dir'], cfg['Arch']['name'])
     train_section = cfg['DataLoader']['Train']
-    train_loader = build_dataloader(train_section, cfg['Arch'].get('class_num'))
+    train_loader = build_dataloader(train_section, cfg['Arch'].get('class_num'),
+                                    'DataLoader.Train')
     steps = check_steps_per_epoch(len(train_loader), len(train_loader.dataset),
                                   train_section['sampler']['batch_size'],
                                   key='DataLoader.Train.sampler.batch_size')
-    eval_loader = build_dataloader(cfg['DataLoader']['Eval'])  # also for the final figures
+    eval_loader = build_dataloader(cfg['DataLoader']['Eval'], key='DataLoader.Eval')
     network = build_network(cfg)
     model = prepare_model(cfg, network, steps)
     if is_rank0():
