@@ -2,13 +2,14 @@
 
 Call order inside ``Model.fit`` (Paddle's hapi), and what the callback does there::
 
-    on_train_begin        build the pruner (if given a PruneSpec), attach the optimizer,
-                          restore {'iteration'} from a resumed checkpoint's .pdprune file
+    on_train_begin        refuse 0 steps per epoch; build the pruner (if given a PruneSpec) with
+                          the updates per epoch, attach the optimizer, restore {'iteration'} from
+                          a resumed checkpoint's .pdprune file; log the run's plan (rank 0)
     for each epoch:
         for each batch:   train_batch (forward, backward, optimizer update)
             on_train_batch_end   pruner.step(): masks when due, then pruned weights -> 0
         on_epoch_end      write <save_dir>/<epoch>.pdprune when ModelCheckpoint saves
-    on_train_end          write <save_dir>/final.pdprune
+    on_train_end          write <save_dir>/final.pdprune; log the sparsity reached
 
 User callbacks run before hapi's own ``ModelCheckpoint`` and ``LRScheduler``, so every checkpoint
 ``fit`` writes holds exactly sparse weights. The pruner state is one integer, saved as JSON beside
@@ -29,6 +30,7 @@ import os
 import paddle
 
 from .core.errors import PruneConfigError
+from .core.plan import check_steps_per_epoch, run_plan, run_result
 from .core.spec import PruneSpec
 
 logger = logging.getLogger('prune_plugin')
@@ -124,15 +126,36 @@ class PruneCallback(paddle.callbacks.Callback):
             self.pruner.attach_optimizer(optimizer)
         return self.pruner
 
-    def on_train_begin(self, logs=None):
+    def updates_per_epoch(self):
+        """Optimizer updates per epoch of this ``fit`` (None when hapi does not know the steps).
+
+        Raises:
+            PruneConfigError: 0 steps per epoch (a batch larger than the data).
+        """
         steps = self.params.get('steps') if self.params else None
-        self.build(self.model.network, steps, getattr(self.model, '_optimizer', None))
+        if steps is None:
+            return None
+        steps = check_steps_per_epoch(steps, key='batch_size')
+        accumulate = getattr(self.model, '_accumulate', 1) or 1
+        return -(-steps // accumulate)
+
+    def on_train_begin(self, logs=None):
+        updates = self.updates_per_epoch()
+        self.build(self.model.network, updates, getattr(self.model, '_optimizer', None))
+        start = 0
         if self.resume_from:
             self.pruner.set_state_dict(load_pruner_state(self.resume_from))
+            start = self.pruner.iteration
             if _is_rank0():
                 logger.info("pruner resumed at iteration %d (ratio %.3f) from %s",
                             self.pruner.iteration, self.pruner.sparsity(), self.resume_from)
             self.resume_from = None
+        epochs = self.params.get('epochs') if self.params else None
+        if updates is not None and epochs is not None and _is_rank0():
+            plan = run_plan(self.pruner, start + epochs * updates, updates, start)
+            logger.info("plan: %s", plan.summary)
+            if plan.warning:
+                logger.warning(plan.warning)
 
     # ----- training ---------------------------------------------------------------------
     def _updated_this_step(self, step):
@@ -161,3 +184,5 @@ class PruneCallback(paddle.callbacks.Callback):
         self.pruner.update_params()
         if self.save_dir and _is_rank0():
             save_pruner_state(self.pruner, os.path.join(self.save_dir, 'final'))
+        if _is_rank0():
+            logger.info("result: %s", run_result(self.pruner))

@@ -64,13 +64,14 @@ def test_overrides_and_base_merge():
 
 
 def test_lr_schedules_follow_paddleclas_semantics():
-    from prune_plugin.adapters.ppcls_optim import build_lr
+    from prune_plugin.adapters.ppcls_lr import build_lr
 
     def values(lr_cfg, epochs, steps, at):
-        sched = build_lr(lr_cfg, epochs, steps)
+        sched, by_epoch = build_lr(lr_cfg, epochs, steps)
+        assert not by_epoch
         seen = []
         for it in range(max(at) + 1):
-            seen.append(sched.get_lr() if hasattr(sched, 'get_lr') else sched())
+            seen.append(sched.get_lr())
             sched.step()
         return [seen[i] for i in at]
 

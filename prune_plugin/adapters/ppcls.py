@@ -1,11 +1,16 @@
-"""PaddleClas adapter: ``tools/train.py``, ``tools/eval.py`` and ``tools/export_model.py`` for
-configs with ``Global`` / ``Arch`` / ... sections.
+"""PaddleClas adapter: ``prune-train`` / ``prune-eval`` / ``prune-export`` (and ``tools/*.py``)
+for configs with ``Global`` / ``Arch`` / ... sections.
 
-The paddleclas wheel ships the model zoo (``paddleclas.ppcls.arch``) but not PaddleClas's Engine,
-so training runs on ``paddle.Model`` (see :mod:`.ppcls_trainer`). With a PaddleClas source
-checkout, :mod:`.ppcls_engine_adapter` attaches the same pruner to its Engine instead.
+Two ways to run, picked by where the command runs:
 
-Command lines (PaddleClas's flags)::
+* At the root of a PaddleClas clone (or with ``$PADDLECLAS_SRC``; see
+  :func:`prune_plugin.suites.activated_clone`): the clone's own ``Engine`` trains, evaluates
+  and exports, with the pruner attached (:mod:`.ppcls_engine_cli`).
+* Otherwise: the paddleclas wheel ships the model zoo (``paddleclas.ppcls.arch``) but not
+  PaddleClas's Engine, so the plugin's own trainer runs the config on ``paddle.Model``
+  (:mod:`.ppcls_trainer`), with PaddleClas's names for every section it reads.
+
+Command lines of the plugin's trainer (PaddleClas's flags)::
 
     python tools/train.py -c configs/ppcls/mobilenetv1_prune.yml [-o Global.epochs=3 ...]
     python tools/train.py -c ... --resume output/MobileNetV1/epoch_3
@@ -17,12 +22,13 @@ import logging
 import os
 import sys
 
-import paddleclas.ppcls.arch  # noqa: F401  (a missing suite fails here, with the pip hint)
-
 from ..core.errors import PruneConfigError
-from .ppcls_config import load_config, validate_config, without_prune
+from ..suites import activated_clone
 
 logger = logging.getLogger('prune_plugin')
+# paddleclas imports faiss, whose loader logs two INFO lines to stderr through the root handler
+# paddle installs: they would bury the one-line errors (exit 2) of bad configs.
+logging.getLogger('faiss.loader').setLevel(logging.WARNING)
 
 
 def _parser(command):
@@ -52,7 +58,28 @@ def _setup_logging():
     plugin_logger.propagate = False
 
 
+def _require_wheel():
+    """The plugin's trainer needs the paddleclas wheel's model zoo (a clone brings its own)."""
+    try:
+        import paddleclas.ppcls.arch  # noqa: F401
+    except ModuleNotFoundError as err:
+        raise ImportError(f"PaddleClas needs the paddleclas package ({err.name} is missing): "
+                          "run `bash scripts/install.sh` or `pip install --no-deps paddleclas`, "
+                          "or run at the root of a PaddleClas clone") from err
+
+
+def _engine_main(command, argv):
+    """At a clone's root: the clone's Engine runs the command (None when there is no clone)."""
+    if activated_clone('ppcls') is None:
+        return None
+    from .ppcls_engine_cli import engine_main
+    return engine_main(command, argv)
+
+
 def _load(command, argv):
+    from .ppcls_config import load_config, validate_config
+
+    _require_wheel()
     args = _parser(command).parse_args(argv)
     overrides = [item for group in args.override for item in group]
     if getattr(args, 'resume', None):
@@ -78,6 +105,10 @@ def train_main(argv):
     Raises:
         PruneConfigError: a bad config, before any training.
     """
+    on_engine = _engine_main('train', argv)
+    if on_engine is not None:
+        return on_engine
+    from .ppcls_config import without_prune
     from .ppcls_trainer import is_rank0, setup_runtime, train
 
     cfg, spec = _load('train', argv)
@@ -128,9 +159,11 @@ def _log_mask_digest(result):
 
     import paddle
 
-    digest = hashlib.sha1()
+    import numpy as np
+
+    digest = hashlib.sha1()  # of the pruned positions, parameter by parameter (packed bits)
     for p in pruner.params:
-        digest.update(pruner.mask_of(p.name).tobytes())
+        digest.update(np.packbits(~pruner.mask_of(p.name)).tobytes())
     print(f"rank {paddle.distributed.ParallelEnv().local_rank}: pruner iteration "
           f"{pruner.iteration}, sparsity {pruner.sparsity():.6f}, mask sha1 {digest.hexdigest()}",
           flush=True)
@@ -148,22 +181,34 @@ def eval_main(argv):
     Raises:
         PruneConfigError: no ``Global.pretrained_model`` or a bad config.
     """
+    on_engine = _engine_main('eval', argv)
+    if on_engine is not None:
+        return on_engine
     from .ppcls_data import build_dataloader
     from .ppcls_trainer import build_network, evaluate, is_rank0, prepare_model, setup_runtime
     from ..core.stats import total_sparse, total_sparse_conv1x1
 
-    cfg, _ = _load('eval', argv)
+    cfg, spec = _load('eval', argv)
     _require_pretrained_model(cfg, 'evaluate')
     setup_runtime(cfg)
     network = build_network(cfg)
-    loader = build_dataloader(cfg['DataLoader']['Eval'])
+    loader = build_dataloader(cfg['DataLoader']['Eval'], key='DataLoader.Eval')
     model = prepare_model(cfg, network, len(loader), train=False)
     result = evaluate(model, loader)
     result.update(total_sparse=total_sparse(network),
                   total_sparse_conv1x1=total_sparse_conv1x1(network))
     if is_rank0():
+        _warn_unpruned(spec, network, cfg)
         print(_sparsity_line('eval', result) + f"  ({cfg['Global']['pretrained_model']})")
     return 0
+
+
+def _warn_unpruned(spec, network, cfg):
+    from .ppcls_report import unpruned_weights_warning
+
+    warning = unpruned_weights_warning(spec, network, cfg['Global']['pretrained_model'])
+    if warning:
+        logger.warning(warning)
 
 
 def export_main(argv):
@@ -172,9 +217,12 @@ def export_main(argv):
     Raises:
         PruneConfigError: no ``Global.pretrained_model`` or a bad config.
     """
+    on_engine = _engine_main('export', argv)
+    if on_engine is not None:
+        return on_engine
     from .ppcls_export import export
 
-    cfg, _ = _load('export', argv)
+    cfg, spec = _load('export', argv)
     _require_pretrained_model(cfg, 'export')
-    export(cfg)
+    export(cfg, spec)
     return 0

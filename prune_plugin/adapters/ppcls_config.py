@@ -1,7 +1,8 @@
-"""PaddleClas-style configs: read the YAML, apply ``-o key=value``, validate before training.
+"""PaddleClas-style configs for the plugin's trainer: read, apply ``-o key=value``, validate.
 
 The layout and key names are PaddleClas's (``Global`` / ``Arch`` / ``Loss`` / ``Optimizer`` /
-``DataLoader`` / ``Metric``, optionally ``AMP``), plus the prune block shared by every suite::
+``DataLoader`` / ``Metric``, ``AMP``; ``Infer`` and other sections the trainer does not read are
+ignored), plus the prune block shared by every suite::
 
     slim: UnstructuredPrune
     UnstructuredPrune: {ratio: 0.75, prune_params_type: conv1x1_only, gmp: {...}}
@@ -9,6 +10,7 @@ The layout and key names are PaddleClas's (``Global`` / ``Arch`` / ``Loss`` / ``
 Everything the trainer will read is checked here, so a typo fails in the first second with a
 :class:`PruneConfigError` that names the key, the value and what is allowed.
 """
+import ast
 import copy
 import os
 
@@ -18,20 +20,18 @@ from ..config import spec_from_config
 from ..core.errors import PruneConfigError
 
 REQUIRED_SECTIONS = ('Global', 'Arch', 'Loss', 'Optimizer', 'DataLoader', 'Metric')
-OPTIMIZERS = ('Momentum',)
-LR_SCHEDULES = ('Piecewise', 'Cosine', 'Constant')
 LOSSES = ('CELoss',)
 METRICS = ('TopkAcc',)
 DATASETS = ('ImageNetDataset',)
-TRANSFORM_OPS = ('DecodeImage', 'ResizeImage', 'RandCropImage', 'CropImage', 'RandFlipImage',
-                 'NormalizeImage', 'ToCHWImage')
+DATASET_ARGS = ('name', 'image_root', 'cls_label_path', 'transform_ops', 'batch_transform_ops',
+                'delimiter', 'relabel')
 SAMPLERS = ('DistributedBatchSampler', 'BatchSampler')
 AMP_LEVELS = ('O1', 'O2')
 GLOBAL_DEFAULTS = {
     'checkpoints': None, 'pretrained_model': None, 'output_dir': './output/', 'device': 'cpu',
     'save_interval': 1, 'eval_during_train': True, 'eval_interval': 1, 'epochs': 1,
     'print_batch_step': 10, 'use_visualdl': False, 'image_shape': [3, 224, 224],
-    'save_inference_dir': './inference', 'seed': None, 'compare_dense': False,
+    'save_inference_dir': './inference', 'seed': None, 'compare_dense': False, 'update_freq': 1,
 }
 
 
@@ -109,6 +109,24 @@ def _read_yaml(path, depth=0):
     return merge_config(merged, cfg)
 
 
+def literal_strings(node):
+    """Turn strings that are Python literals into values, in mappings, as PaddleClas does.
+
+    YAML reads ``1e-3`` (no dot) as a string; PaddleClas's ``create_attr_dict`` passes every
+    string value of a mapping through ``ast.literal_eval`` (lists are left as they are), so
+    ``learning_rate: 1e-3`` is 0.001 there. Only literals: ``'1.0/255.0'`` stays a string.
+    """
+    for key, value in node.items():
+        if isinstance(value, dict):
+            literal_strings(value)
+        elif isinstance(value, str):
+            try:
+                node[key] = ast.literal_eval(value)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                pass
+    return node
+
+
 def load_config(path, overrides=()):
     """Read a PaddleClas-style YAML and apply ``-o`` overrides; fill ``Global`` defaults.
 
@@ -129,6 +147,7 @@ def load_config(path, overrides=()):
     for text in overrides or ():
         keys, value = parse_override(text)
         apply_override(cfg, keys, value)
+    literal_strings(cfg)
     cfg.setdefault('Global', {})
     if isinstance(cfg['Global'], dict):
         for key, value in GLOBAL_DEFAULTS.items():
@@ -136,8 +155,10 @@ def load_config(path, overrides=()):
     return cfg
 
 
-def _one_named(items, key, allowed):
+def _one_named(items, key, allowed, optional=False):
     """A PaddleClas list of ``{Name: {args}}`` entries -> ``[(name, args)]``, names checked."""
+    if optional and not items:
+        return []
     if not isinstance(items, list) or not items:
         raise PruneConfigError(key, items, f"a non-empty list of {{name: args}} with names in "
                                            f"{list(allowed)}")
@@ -147,7 +168,9 @@ def _one_named(items, key, allowed):
             raise PruneConfigError(f"{key}.{i}", item, "one {name: args} mapping")
         name, args = next(iter(item.items()))
         if name not in allowed:
-            raise PruneConfigError(f"{key}.{i}", name, f"one of {list(allowed)}")
+            raise PruneConfigError(f"{key}.{i}", name, f"one of {list(allowed)} (the plugin's "
+                                                       f"trainer; at the root of a PaddleClas "
+                                                       f"clone its Engine builds them all)")
         if args is not None and not isinstance(args, dict):
             raise PruneConfigError(f"{key}.{i}.{name}", args, "a mapping of arguments")
         out.append((name, args or {}))
@@ -161,8 +184,12 @@ def _positive_int(key, value, minimum=1):
 
 def _validate_global(cfg):
     glob = cfg['Global']
-    for key in ('epochs', 'save_interval', 'eval_interval', 'print_batch_step'):
+    for key in ('epochs', 'eval_interval', 'print_batch_step', 'update_freq'):
         _positive_int(f"Global.{key}", glob[key])
+    interval = glob['save_interval']
+    if isinstance(interval, bool) or not isinstance(interval, int):
+        raise PruneConfigError('Global.save_interval', interval,
+                               "an int (epochs between checkpoints; <= 0: only latest)")
     if glob['device'] not in ('cpu', 'gpu', 'xpu', 'npu'):
         raise PruneConfigError('Global.device', glob['device'],
                                "one of ['cpu', 'gpu', 'xpu', 'npu']")
@@ -191,28 +218,17 @@ def _validate_arch(cfg):
 
 
 def _validate_optimizer(cfg):
-    opt = cfg['Optimizer']
-    if not isinstance(opt, dict) or opt.get('name') not in OPTIMIZERS:
-        raise PruneConfigError('Optimizer.name', opt.get('name') if isinstance(opt, dict)
-                               else opt, f"one of {list(OPTIMIZERS)}")
-    lr = opt.get('lr')
-    if not isinstance(lr, dict) or lr.get('name') not in LR_SCHEDULES:
-        raise PruneConfigError('Optimizer.lr.name', lr.get('name') if isinstance(lr, dict)
-                               else lr, f"one of {list(LR_SCHEDULES)}")
-    if lr['name'] == 'Piecewise':
-        epochs, values = lr.get('decay_epochs'), lr.get('values')
-        if not isinstance(epochs, list) or not isinstance(values, list) \
-                or len(values) != len(epochs) + 1:
-            raise PruneConfigError('Optimizer.lr.values', values,
-                                   "a list one longer than Optimizer.lr.decay_epochs")
-    elif not isinstance(lr.get('learning_rate'), (int, float)):
-        raise PruneConfigError('Optimizer.lr.learning_rate', lr.get('learning_rate'), "a number")
-    reg = opt.get('regularizer')
-    if reg is not None and (not isinstance(reg, dict) or reg.get('name') not in ('L2', 'L1')):
-        raise PruneConfigError('Optimizer.regularizer.name', reg, "'L2' or 'L1'")
+    from .ppcls_lr import check_lr
+    from .ppcls_optim import check_optimizer
+
+    check_optimizer(cfg['Optimizer'])
+    check_lr(cfg['Optimizer'].get('lr'))
 
 
 def _validate_loader(cfg, mode):
+    from .ppcls_batch_ops import build_batch_operator
+    from .ppcls_data import build_transforms
+
     key = f"DataLoader.{mode}"
     section = cfg['DataLoader'].get(mode) if isinstance(cfg['DataLoader'], dict) else None
     if not isinstance(section, dict):
@@ -220,16 +236,46 @@ def _validate_loader(cfg, mode):
     dataset = section.get('dataset') if isinstance(section.get('dataset'), dict) else {}
     if dataset.get('name') not in DATASETS:
         raise PruneConfigError(f"{key}.dataset.name", dataset.get('name'),
-                               f"one of {list(DATASETS)}")
+                               f"one of {list(DATASETS)} (the plugin's trainer; a clone's Engine "
+                               f"has every PaddleClas dataset)")
+    for arg in dataset:
+        if arg not in DATASET_ARGS:
+            raise PruneConfigError(f"{key}.dataset.{arg}", dataset[arg],
+                                   f"one of the arguments {list(DATASET_ARGS)}")
     for field in ('image_root', 'cls_label_path'):
         if not isinstance(dataset.get(field), str):
             raise PruneConfigError(f"{key}.dataset.{field}", dataset.get(field), "a path")
-    _one_named(dataset.get('transform_ops'), f"{key}.dataset.transform_ops", TRANSFORM_OPS)
+    ops = dataset.get('transform_ops')
+    if not isinstance(ops, list) or not ops:
+        raise PruneConfigError(f"{key}.dataset.transform_ops", ops,
+                               "a non-empty list of {Name: {arguments}}")
+    build_transforms(ops, f"{key}.dataset.transform_ops")
+    if dataset.get('batch_transform_ops'):
+        build_batch_operator(dataset['batch_transform_ops'], cfg['Arch'].get('class_num'),
+                             f"{key}.dataset.batch_transform_ops")
     sampler = section.get('sampler') if isinstance(section.get('sampler'), dict) else {}
     if sampler.get('name', 'DistributedBatchSampler') not in SAMPLERS:
         raise PruneConfigError(f"{key}.sampler.name", sampler.get('name'),
                                f"one of {list(SAMPLERS)}")
     _positive_int(f"{key}.sampler.batch_size", sampler.get('batch_size'))
+
+
+def amp_settings(cfg):
+    """hapi's ``amp_configs`` for the ``AMP`` section, as PaddleClas's Engine reads it.
+
+    The Engine turns AMP on when the section exists and ``use_amp`` is not false: stock
+    configs carry ``AMP: {use_amp: False, ...}``, which means fp32.
+
+    Returns:
+        None (fp32) or ``{'level', 'init_loss_scaling', 'use_dynamic_loss_scaling'}``.
+    """
+    amp = cfg.get('AMP')
+    if not amp or not amp.get('use_amp', True):
+        return None
+    settings = {'level': str(amp.get('level', 'O1')).upper()}
+    settings['init_loss_scaling'] = float(amp.get('scale_loss', 1.0))
+    settings['use_dynamic_loss_scaling'] = bool(amp.get('use_dynamic_loss_scaling', False))
+    return settings
 
 
 def validate_config(cfg, mode='train'):
@@ -250,6 +296,7 @@ def validate_config(cfg, mode='train'):
         if not isinstance(cfg.get(section), dict):
             raise PruneConfigError(section, cfg.get(section), f"a mapping (PaddleClas configs "
                                                               f"have {list(REQUIRED_SECTIONS)})")
+    spec = spec_from_config(cfg)
     _validate_global(cfg)
     _validate_arch(cfg)
     if mode != 'export':
@@ -257,17 +304,26 @@ def validate_config(cfg, mode='train'):
         for section in ('Loss', 'Metric'):
             for part in ('Train', 'Eval'):
                 if part in cfg[section]:
-                    _one_named(cfg[section][part], f"{section}.{part}",
-                               LOSSES if section == 'Loss' else METRICS)
+                    _validate_named(cfg[section][part], f"{section}.{part}",
+                                    LOSSES if section == 'Loss' else METRICS)
         _validate_loader(cfg, 'Eval')
         if mode == 'train':
             _validate_loader(cfg, 'Train')
     amp = cfg.get('AMP')
-    if amp is not None and (not isinstance(amp, dict) or
-                            str(amp.get('level', 'O1')).upper() not in AMP_LEVELS):
-        raise PruneConfigError('AMP.level', amp.get('level') if isinstance(amp, dict) else amp,
-                               f"one of {list(AMP_LEVELS)}")
-    return spec_from_config(cfg)
+    if amp is not None and not isinstance(amp, dict):
+        raise PruneConfigError('AMP', amp, "a mapping (use_amp, level, scale_loss, ...)")
+    if amp_settings(cfg) and amp_settings(cfg)['level'] not in AMP_LEVELS:
+        raise PruneConfigError('AMP.level', amp.get('level'), f"one of {list(AMP_LEVELS)}")
+    return spec
+
+
+def _validate_named(items, key, allowed):
+    from .ppcls_engine_check import check_arguments
+    from .ppcls_optim import CELoss, TopkAcc
+
+    optional = key != 'Loss.Train'  # PaddleClas allows an empty Metric.Train and Loss.Eval
+    for i, (name, args) in enumerate(_one_named(items, key, allowed, optional)):
+        check_arguments({'CELoss': CELoss, 'TopkAcc': TopkAcc}[name], args, f"{key}.{i}.{name}")
 
 
 def without_prune(cfg):

@@ -7,6 +7,7 @@ import paddle
 from paddle.static import InputSpec
 
 from ..core.stats import count_zeros, total_sparse, total_sparse_conv1x1
+from .ppcls_report import unpruned_weights_warning
 from .ppcls_trainer import build_network, is_rank0, setup_runtime
 
 logger = logging.getLogger('prune_plugin')
@@ -21,7 +22,7 @@ def zero_count_of_params(params):
     return zeros, total
 
 
-def export(cfg):
+def export(cfg, spec=None):
     """``paddle.jit.save`` ``Global.pretrained_model``'s model to ``Global.save_inference_dir``.
 
     The exported parameters are reloaded with ``paddle.jit.load`` and their zeros counted:
@@ -29,6 +30,7 @@ def export(cfg):
 
     Args:
         cfg: A validated config with ``Global.pretrained_model`` set.
+        spec: The config's PruneSpec: a warning when the weights are not pruned (or None).
 
     Returns:
         ``{'path', 'zeros', 'total', 'total_sparse', 'total_sparse_conv1x1'}``.
@@ -39,6 +41,9 @@ def export(cfg):
     setup_runtime(cfg)
     network = build_network(cfg)
     network.eval()
+    warning = unpruned_weights_warning(spec, network, cfg['Global']['pretrained_model'])
+    if warning and is_rank0():
+        logger.warning(warning)
     shape = cfg['Global']['image_shape']
     folder = cfg['Global']['save_inference_dir']
     os.makedirs(folder, exist_ok=True)

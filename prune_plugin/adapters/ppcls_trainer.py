@@ -5,7 +5,8 @@ VisualDL and data parallelism; :class:`ClsCheckpoint` (a ``ModelCheckpoint``) ad
 checkpoint layout and eval schedule; :class:`~prune_plugin.hapi_callback.PruneCallback` keeps the
 weights sparse. Checkpoints, as in PaddleClas, under ``<Global.output_dir>/<Arch.name>/``::
 
-    epoch_<n>.pdparams / .pdopt     every Global.save_interval epochs (plain sparse weights)
+    epoch_<n>.pdparams / .pdopt     every Global.save_interval epochs (plain sparse weights;
+                                    none with save_interval <= 0, as in PaddleClas)
     epoch_<n>.pdprune               pruner state {'iteration': ...} (only with a slim block)
     epoch_<n>.pdstates              {'epoch': n, 'best_top1': ...} (to resume from)
     latest.*  best_model.*          the last epoch and the best eval top-1
@@ -19,8 +20,10 @@ import numpy as np
 import paddle
 from paddle.static import InputSpec
 
+from ..core.plan import check_steps_per_epoch
 from ..core.stats import total_sparse, total_sparse_conv1x1
 from ..hapi_callback import PruneCallback, save_pruner_state
+from .ppcls_config import amp_settings
 from .ppcls_data import build_dataloader
 from .ppcls_optim import build_loss, build_metrics, build_optimizer
 
@@ -97,7 +100,8 @@ class ClsCheckpoint(paddle.callbacks.ModelCheckpoint):
 
     def __init__(self, save_dir, save_interval, eval_loader, eval_interval, train_loader,
                  start_epoch=0, prune_callback=None, best_top1=0.0):
-        super().__init__(save_freq=save_interval, save_dir=save_dir)
+        super().__init__(save_freq=max(1, save_interval), save_dir=save_dir)
+        self.save_interval = save_interval  # <= 0: no epoch_<n> checkpoints (as PaddleClas)
         self.eval_loader = eval_loader
         self.eval_interval = eval_interval
         self.train_loader = train_loader
@@ -112,6 +116,11 @@ class ClsCheckpoint(paddle.callbacks.ModelCheckpoint):
         sampler = getattr(self.train_loader, 'batch_sampler', None)
         if hasattr(sampler, 'set_epoch'):
             sampler.set_epoch(self.start_epoch + epoch)
+        optimizer = getattr(self.model, '_optimizer', None)
+        if optimizer is not None and is_rank0():
+            schedule = optimizer._learning_rate
+            logger.info("[Train][Epoch %d] lr(%s): %.8f", self.start_epoch + epoch + 1,
+                        type(schedule).__name__, optimizer.get_lr())
 
     def _save(self, name, global_epoch):
         if not self._is_save():
@@ -138,7 +147,7 @@ class ClsCheckpoint(paddle.callbacks.ModelCheckpoint):
                             top1, self.last_eval.get('top5', 0.0), self.best_top1,
                             total_sparse(self.model.network),
                             total_sparse_conv1x1(self.model.network))
-        if global_epoch % self.save_freq == 0:
+        if self.save_interval > 0 and global_epoch % self.save_interval == 0:
             self._save(f"epoch_{global_epoch}", global_epoch)
         if is_best:
             self._save('best_model', global_epoch)
@@ -159,25 +168,28 @@ def evaluate(model, eval_loader):
     return out
 
 
+def _mixes_batches(cfg):
+    return bool(cfg['DataLoader']['Train']['dataset'].get('batch_transform_ops'))
+
+
 def prepare_model(cfg, network, steps_per_epoch, train=True):
-    """A ``paddle.Model`` prepared with the config's optimizer, loss, metrics and AMP."""
+    """A ``paddle.Model`` prepared with the config's optimizer, loss, metrics and AMP.
+
+    AMP follows PaddleClas's Engine (:func:`~.ppcls_config.amp_settings`): an ``AMP`` section
+    with ``use_amp: False`` trains in fp32. The optimizer's schedule is on ``model.lr_by_epoch``
+    (True: step it once per epoch).
+    """
     shape = cfg['Global']['image_shape']
+    labels = None if train and _mixes_batches(cfg) else [InputSpec([None, 1], 'int64', 'label')]
     model = paddle.Model(network, inputs=[InputSpec([None] + shape, 'float32', 'image')],
-                         labels=[InputSpec([None, 1], 'int64', 'label')])
-    amp = cfg.get('AMP')
-    amp_configs = None
-    if amp and train:
-        amp_configs = {'level': str(amp.get('level', 'O1')).upper()}
-        if 'scale_loss' in amp:
-            amp_configs['init_loss_scaling'] = float(amp['scale_loss'])
-        if 'use_dynamic_loss_scaling' in amp:
-            amp_configs['use_dynamic_loss_scaling'] = bool(amp['use_dynamic_loss_scaling'])
-    optimizer = None
+                         labels=labels)
+    amp_configs = amp_settings(cfg) if train else None
+    optimizer, model.lr_by_epoch = None, False
     if train:
-        optimizer, _ = build_optimizer(cfg['Optimizer'], network.parameters(),
-                                       cfg['Global']['epochs'], steps_per_epoch,
-                                       multi_precision=bool(amp_configs and
-                                                            amp_configs['level'] == 'O2'))
+        updates = -(-steps_per_epoch // cfg['Global']['update_freq'])
+        optimizer, _, model.lr_by_epoch = build_optimizer(
+            cfg['Optimizer'], network, cfg['Global']['epochs'], updates,
+            multi_precision=bool(amp_configs and amp_configs['level'] == 'O2'))
     loss_items = cfg['Loss'].get('Train' if train else 'Eval') or cfg['Loss'].get('Train')
     model.prepare(optimizer=optimizer, loss=build_loss(loss_items),
                   metrics=build_metrics(cfg['Metric'].get('Eval')), amp_configs=amp_configs)
@@ -198,11 +210,19 @@ def train(cfg, spec, output_dir=None):
     """
     glob = cfg['Global']
     output_dir = output_dir or os.path.join(glob['output_dir'], cfg['Arch']['name'])
-    train_loader = build_dataloader(cfg['DataLoader']['Train'])
-    eval_loader = build_dataloader(cfg['DataLoader']['Eval'])  # also for the final figures
-    steps = len(train_loader)
+    train_section = cfg['DataLoader']['Train']
+    train_loader = build_dataloader(train_section, cfg['Arch'].get('class_num'),
+                                    'DataLoader.Train')
+    steps = check_steps_per_epoch(len(train_loader), len(train_loader.dataset),
+                                  train_section['sampler']['batch_size'],
+                                  key='DataLoader.Train.sampler.batch_size')
+    eval_loader = build_dataloader(cfg['DataLoader']['Eval'], key='DataLoader.Eval')
     network = build_network(cfg)
     model = prepare_model(cfg, network, steps)
+    if is_rank0():
+        amp = amp_settings(cfg)
+        logger.info("mixed precision: %s", f"AMP {amp['level']}" if amp else
+                    "off (fp32" + (", AMP.use_amp is false)" if cfg.get('AMP') else ")"))
     resume = glob.get('checkpoints')
     states = {'epoch': 0, 'best_top1': 0.0}
     if resume:
@@ -222,10 +242,12 @@ def train(cfg, spec, output_dir=None):
     callbacks.append(checkpoint)
     if glob.get('use_visualdl'):
         callbacks.append(paddle.callbacks.VisualDL(log_dir=os.path.join(output_dir, 'vdl')))
+    if model.lr_by_epoch:
+        callbacks.append(paddle.callbacks.LRScheduler(by_step=False, by_epoch=True))
     remaining = glob['epochs'] - states['epoch']
     if remaining > 0:
         model.fit(train_loader, epochs=remaining, log_freq=glob['print_batch_step'], verbose=2,
-                  callbacks=callbacks)
+                  callbacks=callbacks, accumulate_grad_batches=glob['update_freq'])
     final = checkpoint.last_eval
     if checkpoint.last_eval_epoch != glob['epochs']:
         final = evaluate(model, eval_loader)  # the last epoch was not an eval epoch

@@ -11,6 +11,13 @@ Two sources, same on-disk layout (what ``ImageNetDataset`` in a PaddleClas confi
 * ``digits``: scikit-learn's bundled handwritten digits (1,797 real 8x8 scans, no download),
   upsampled to 32x32 grey PNGs, with a fixed stratified split (70% train / 30% val, seed 0).
 * ``mnist``: MNIST through ``paddle.vision.datasets.MNIST`` (downloads when online), as 28x28 PNGs.
+
+:func:`write_imagenet_list` writes a small subset of the digits, at any size and in colour, in
+the layout a PaddleClas clone's ImageNet configs read (``dataset/ILSVRC2012/train_list.txt``
+with paths relative to ``dataset/ILSVRC2012/``), for trying a clone's own configs::
+
+    python -c "from prune_plugin.demo_data.ppcls_data import write_imagenet_list; \
+               write_imagenet_list('dataset/ILSVRC2012')"
 """
 import os
 
@@ -141,6 +148,42 @@ def ensure_mnist(root=None):
                            for img in data.images])
         splits[split] = (images, np.asarray(data.labels, dtype=np.int64).reshape(-1))
     return _write_dataset(folder, splits, 10)
+
+
+def write_imagenet_list(folder, train_per_class=8, val_per_class=4, size=64, class_count=10):
+    """Write a few digits per class as RGB PNGs in ILSVRC2012's list layout.
+
+    Args:
+        folder: Where ``train_list.txt`` / ``val_list.txt`` and ``train/`` / ``val/`` go
+            (e.g. ``<clone>/dataset/ILSVRC2012``); an existing complete copy is kept.
+        train_per_class, val_per_class: Images per class in each split (the first ones of the
+            fixed stratified split, so the same call always writes the same files).
+        size: Side in pixels (stock configs crop 224 from any size).
+        class_count: Classes 0..class_count-1 (at most 10).
+
+    Returns:
+        ``folder``.
+
+    Raises:
+        ValueError: ``class_count`` outside 1..10 or a count < 1.
+    """
+    if not 1 <= int(class_count) <= 10 or min(train_per_class, val_per_class, size) < 1:
+        raise ValueError(f"class_count must be in 1..10 and counts/size >= 1, got "
+                         f"{class_count}, {train_per_class}, {val_per_class}, {size}")
+    folder = os.path.abspath(folder)
+    if _is_complete(folder):
+        return folder
+    images, labels = digits_images(size)
+    train, val = stratified_split(labels, DIGITS_VAL_FRACTION)
+    splits = {}
+    for split, indices, per_class in (('train', train, train_per_class),
+                                      ('val', val, val_per_class)):
+        chosen = np.concatenate([indices[labels[indices] == c][:per_class]
+                                 for c in range(class_count)])
+        rgb = np.repeat(images[chosen][..., None], 3, axis=-1)
+        splits[split] = (rgb, labels[chosen])
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    return _write_dataset(folder, splits, class_count)
 
 
 GENERATORS = {DIGITS_NAME: ensure_digits, MNIST_NAME: ensure_mnist}
