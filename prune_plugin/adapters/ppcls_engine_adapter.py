@@ -45,6 +45,7 @@ import paddle
 from ..config import spec_from_config
 from ..core.errors import PruneConfigError
 from ..core.plan import check_steps_per_epoch, run_plan, run_result
+from ..report.safe_pickle import load_numpy
 
 logger = logging.getLogger('prune_plugin')
 
@@ -118,7 +119,7 @@ def _read_pdstates_epoch(prefix):
     path = f"{prefix}.pdstates"
     if not os.path.isfile(path):
         return 0
-    states = paddle.load(path)
+    states = load_numpy(path)  # a user's file: read without running it
     return int(states.get('epoch', 0)) if isinstance(states, dict) else 0
 
 

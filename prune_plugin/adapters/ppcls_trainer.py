@@ -23,6 +23,7 @@ from paddle.static import InputSpec
 from ..core.plan import check_steps_per_epoch
 from ..core.stats import total_sparse, total_sparse_conv1x1
 from ..hapi_callback import PruneCallback, save_pruner_state
+from ..report.safe_pickle import load_numpy
 from .ppcls_config import amp_settings
 from .ppcls_data import build_dataloader
 from .ppcls_optim import build_loss, build_metrics, build_optimizer
@@ -65,7 +66,7 @@ def load_weights(network, prefix):
     The usual case is ImageNet weights into a model with another ``class_num``: the classifier
     is left initialised and everything else is loaded.
     """
-    state = paddle.load(f"{prefix}.pdparams")
+    state = load_numpy(f"{prefix}.pdparams")  # a user's file: read without running it
     own = network.state_dict()
     usable = {k: v for k, v in state.items() if k in own and list(v.shape) == list(own[k].shape)}
     skipped = sorted(set(state) - set(usable))
@@ -74,6 +75,18 @@ def load_weights(network, prefix):
         logger.info("loaded %s: %d tensors, skipped %d with other shapes or names (%s...)",
                     prefix, len(usable), len(skipped), skipped[:3])
     return len(usable)
+
+
+def load_checkpoint(model, prefix):
+    """``model.load(prefix)`` (hapi), but the files are read without running code in them.
+
+    Loads ``<prefix>.pdparams`` into the network and, when present, ``<prefix>.pdopt`` into
+    the optimizer (moments, LR scheduler state).
+    """
+    model.network.set_state_dict(load_numpy(f"{prefix}.pdparams"))
+    optimizer_path = f"{prefix}.pdopt"
+    if getattr(model, '_optimizer', None) is not None and os.path.isfile(optimizer_path):
+        model._optimizer.set_state_dict(load_numpy(optimizer_path))
 
 
 def _read_states(prefix):
@@ -226,7 +239,7 @@ def train(cfg, spec, output_dir=None):
     resume = glob.get('checkpoints')
     states = {'epoch': 0, 'best_top1': 0.0}
     if resume:
-        model.load(resume)
+        load_checkpoint(model, resume)
         states = _read_states(resume)
         if is_rank0():
             logger.info("resumed from %s (epoch %d)", resume, states['epoch'])
