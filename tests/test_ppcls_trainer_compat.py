@@ -15,8 +15,11 @@ import paddle
 import pytest
 
 from ppcls_helpers import (run, stderr_lines, write_stock_style_config, zeros_of_conv1x1)
-from prune_plugin.adapters.ppcls_autoaugment import (AutoAugment, RandAugment, TimmAutoAugment,
-                                                     TIMM_RAND_INCREASING_OPS, _bin_magnitude,
+from PIL import Image
+
+from prune_plugin.adapters.ppcls_autoaugment import (_RANGES, TIMM_OPS, TIMM_RAND_INCREASING_OPS,
+                                                     AutoAugment, RandAugment, TimmAutoAugment,
+                                                     _bin_magnitude, _classic_ops,
                                                      parse_rand_config)
 from prune_plugin.adapters.ppcls_batch_ops import (CutmixOperator, MixCollate, MixupOperator,
                                                    OpSampler)
@@ -141,6 +144,17 @@ def test_policy_augmentations_follow_their_tables():
     for op in (AutoAugment(), RandAugment(), timm):
         out = op(image())
         assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+    # every operation at every level runs (Pillow 13 refuses posterize(0): black instead)
+    pil = Image.fromarray(image())
+    for name, (fn, level_to_arg) in TIMM_OPS.items():
+        for level in (0, 5, 10):
+            arg = level_to_arg(level, timm.hparams) if level_to_arg else None
+            assert fn(pil, arg, timm.fill, Image.BICUBIC).size == (32, 32), (name, level)
+    for name, fn in _classic_ops((128, 128, 128)).items():
+        for index in range(10):
+            magnitude = _bin_magnitude(name, index) if name in ('posterize', 'solarize') \
+                else index / 9 * _RANGES[name]
+            assert fn(pil, magnitude).size == (32, 32), (name, index)
     with pytest.raises(PruneConfigError, match=r"TimmAutoAugment.config_str='augmix-m5' is not "
                                                r"allowed: expected a RandAugment string"):
         TimmAutoAugment(config_str='augmix-m5')

@@ -50,7 +50,13 @@ def rotate(img, degrees, fill=FILL, resample=Image.NEAREST):
 
 
 def posterize(img, bits):
-    return img if bits >= 8 else ImageOps.posterize(img, max(0, int(bits)))
+    """Keep the ``bits`` most significant bits (0: black; Pillow >= 10 refuses 0 itself)."""
+    bits = int(bits)
+    if bits >= 8:
+        return img
+    if bits <= 0:
+        return Image.new(img.mode, img.size)
+    return ImageOps.posterize(img, bits)
 
 
 def solarize_add(img, add, thresh=128):
