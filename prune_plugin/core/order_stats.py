@@ -7,6 +7,10 @@ the bracket and gathers those inside it (~1% of N); only that band is ordered. A
 misses falls back to ordering everything: the result is always exact. Written once for paddle
 tensors on their device and for numpy arrays (``ops``, see :mod:`.array_ops`); with paddle ops
 the host reads a few numbers per event (one sync per stage), never the scores.
+
+The 55% point of 24.5M scores on the 2-core test CPU (CPU time, the same value each way):
+``paddle.kthvalue`` 0.68 s, ``paddle.topk`` 2.8 s, ``paddle.sort`` 4.5 s, ``paddle.quantile``
+4.6 s; this search 0.49 s with paddle ops, 0.16 s with numpy (the host copy included).
 """
 _SAMPLE_ABOVE = 1 << 21   # more scores than this: narrow down from a sample first
 _SAMPLE_SIZE = 1 << 17
