@@ -233,6 +233,9 @@ def train(cfg, spec, output_dir=None):
     network = build_network(cfg)
     model = prepare_model(cfg, network, steps)
     if is_rank0():
+        if cfg.get('EMA'):
+            logger.warning("EMA: the plugin's trainer keeps no EMA copy (PaddleClas's Engine "
+                           "does: run at the root of a clone): training without it")
         amp = amp_settings(cfg)
         logger.info("mixed precision: %s", f"AMP {amp['level']}" if amp else
                     "off (fp32" + (", AMP.use_amp is false)" if cfg.get('AMP') else ")"))
