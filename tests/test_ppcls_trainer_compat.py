@@ -7,7 +7,6 @@ AMP switch, the learning-rate rules, the operators and the soft-target loss are 
 values. About 40 s on 2 cores (one 10-update training run).
 """
 import math
-import os
 import random
 
 import numpy as np
@@ -178,8 +177,9 @@ def test_erasing_cutout_and_colorjitter():
 @pytest.mark.parametrize('items, message', [
     ([{'GridMask': {'d1': 96}}], "transform_ops.0='GridMask' is not allowed: expected an "
                                  "operator of the plugin's trainer ['AutoAugment', 'ColorJitter'"),
-    ([{'RandCropImage': {'sizee': 224}}], "transform_ops.0.RandCropImage.sizee=224 is not allowed:"
-                                          " expected one of the arguments ['size', 'progress_size'"),
+    ([{'RandCropImage': {'sizee': 224}}],
+     "transform_ops.0.RandCropImage.sizee=224 is not allowed: expected one of the arguments "
+     "['size', 'progress_size'"),
 ])
 def test_operators_are_checked_by_name_and_argument(items, message):
     with pytest.raises(PruneConfigError) as err:
