@@ -39,6 +39,8 @@ def _parser(command):
     parser.add_argument('-c', '--config', required=True, help="PaddleClas-style YAML")
     parser.add_argument('-o', '--override', action='append', default=[], nargs='+',
                         metavar='KEY=VALUE', help="override a config key, e.g. Global.epochs=3")
+    parser.add_argument('-p', '--profiler_options', default=None,
+                        help="PaddleClas's profiler options: used by a clone's Engine only")
     if command == 'train':
         parser.add_argument('--resume', metavar='CHECKPOINT',
                             help="checkpoint prefix to continue from (= -o Global.checkpoints=)")
@@ -87,6 +89,9 @@ def _load(command, argv):
     cfg = load_config(args.config, overrides)
     spec = validate_config(cfg, command)
     _setup_logging()
+    if args.profiler_options:
+        logger.warning("-p/--profiler_options is read by PaddleClas's Engine (run at the root of "
+                       "a clone); the plugin's trainer does not profile")
     return cfg, spec
 
 
