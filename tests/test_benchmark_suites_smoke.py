@@ -58,7 +58,6 @@ def test_suites_smoke_ppseg(tmp_path):
         assert isinstance(ckpt['bytes'], int) and ckpt['bytes'] > 500_000
         assert isinstance(ckpt['zlib_bytes'], int) and 0 < ckpt['zlib_bytes'] <= ckpt['bytes']
         assert ckpt['mask_buffers'] == 0  # the plugin keeps no masks in checkpoints
-        assert 0.0 <= row['metric'] <= 100.0
     assert sparse['checkpoint']['bytes'] <= dense['checkpoint']['bytes']
     assert sparse['size_vs_dense'] <= 1.0
     assert sparse['checkpoint']['zlib_bytes'] < 0.6 * dense['checkpoint']['zlib_bytes']

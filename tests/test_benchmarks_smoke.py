@@ -50,10 +50,11 @@ def test_engine_overhead_smoke(tmp_path):
     overhead = _table_rows(report, 'pruner | dense step')
     assert [r[0] for r in overhead] == ['prune_plugin', 'PaddleSlim 2.6']
     for row in overhead:
-        assert float(row[2].replace(',', '')) >= 0 and row[6].endswith('%')
-    verdicts = _table_rows(report, 'target | measured')
-    assert len(verdicts) == 4 and all(r[2] in ('PASS', 'FAIL') for r in verdicts)
-    assert verdicts[2][2] == 'PASS'  # <= 1 byte per prunable weight
+        assert float(row[1].replace(',', '')) > 0  # a measured dense step, not a placeholder
+        assert row[6].endswith('%')
+    verdicts = {r[0]: r for r in _table_rows(report, 'target | measured')}
+    memory_verdict = next(r for t, r in verdicts.items() if '1 byte' in t)
+    assert memory_verdict[2] == 'PASS'  # 1.00 B <= 1 byte per prunable weight
 
 
 def test_accuracy_smoke(tmp_path):
