@@ -272,8 +272,10 @@ def render_plot(summary, path):
                         capsize=3, label=f"{impl} (95% CI)")
             if impl == 'prune_plugin':
                 for x, y, name in zip(xs, ys, names):
-                    ax.annotate(name, (x, y), textcoords='offset points', xytext=(5, 3),
-                                fontsize=7)
+                    left = '2x1' in name  # shares its sparsity with the 1x1 row: label it apart
+                    ax.annotate(name.replace('ratio 0.75 conv1x1 GMP ', '') if left else name,
+                                (x, y), textcoords='offset points', fontsize=7,
+                                xytext=(-6, -3) if left else (5, 3), ha='right' if left else 'left')
         ax.set_xlabel('sparsity of the pruned weights (exact, from the checkpoint)')
         ax.set_ylabel('paired drop: sparse - dense fine-tune top-1 (pt)')
         ax.set_title(f"MobileNetV1 x0.25, {dataset}: seeds {dataset_summary['structure']['seeds']}",
