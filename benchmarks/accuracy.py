@@ -123,18 +123,18 @@ def parse_args(argv=None):
                         help='2 seeds, 64 train / 100 val images, batch 8: parent 8 steps, fine-tunes 24')
     parser.add_argument('--datasets', nargs='+', default=['digits'], choices=sorted(DATASETS))
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
-    parser.add_argument('--parent-epochs', type=int, default=8)
-    parser.add_argument('--finetune-epochs', type=int, default=2)
+    parser.add_argument('--parent-epochs', type=int, default=10)
+    parser.add_argument('--finetune-epochs', type=int, default=3)
     parser.add_argument('--batch', type=int, default=64, help='parent batch size')
     parser.add_argument('--finetune-batch', type=int, default=32)
     parser.add_argument('--lr', type=float, default=0.1, help='parent cosine schedule start')
-    parser.add_argument('--finetune-lr', type=float, default=0.05,
+    parser.add_argument('--finetune-lr', type=float, default=0.02,
                         help='fine-tune cosine schedule start')
     parser.add_argument('--weight-decay', type=float, default=5e-5)
     parser.add_argument('--scale', type=float, default=0.25, help='MobileNetV1 width multiplier')
     parser.add_argument('--image-size', type=int, default=32, choices=(16, 24, 32),
                         help='input pixels (digits: 8x8 upsampled; mnist5k: 32 only)')
-    parser.add_argument('--pruning-steps', type=int, default=4,
+    parser.add_argument('--pruning-steps', type=int, default=6,
                         help='GMP ratio increases (PaddleSlim wants > 10 iterations apart)')
     parser.add_argument('--train-subset', type=int, default=0, help='use the first N train images')
     parser.add_argument('--val-subset', type=int, default=0, help='use the first N val images')

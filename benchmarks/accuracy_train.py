@@ -27,7 +27,6 @@ ROWS = (
     ('ratio 0.90 conv1x1 GMP', dict(gmp=True, ratio=0.90, prune_params_type='conv1x1_only')),
     ('2:4 pattern', dict(mode='ratio', sparse_pattern='2:4')),
 )
-DENSE_ROW = ROWS[0][0]
 PRUNERS = ('prune_plugin', 'PaddleSlim')
 FINETUNE_PLAN_OFFSET = 1000  # fine-tune data order: seed + offset (parent: seed)
 
