@@ -225,3 +225,24 @@ def test_the_clone_package_wins_over_the_wheel(tmp_path):
     assert marker.exists(), result.stdout + result.stderr
     assert f"paddleseg from {clone / 'paddleseg'} (clone {clone})" in result.stdout
     assert result.returncode == 2 and "UnstructuredPrune.ratio=1.5" in result.stderr
+
+
+@pytest.mark.parametrize('middle, message', [
+    ("epoch: 3\nLearningRate:\n  schedulers:\n  - !PiecewiseDecay\n    milestones: [2\n",
+     "opt.yml:6:1: not valid YAML"),
+    ("epoch: 3\nUnstructuredPrune: {ratio: high}\n",
+     "UnstructuredPrune.ratio='high' is not allowed"),
+])
+def test_an_error_in_the_middle_of_a_base_chain_is_one_line(tmp_path, middle, message):
+    """top.yml -> _base_/model.yml -> _base_/opt.yml, the error in opt.yml (ppdet style)."""
+    cfgs = tmp_path / 'my_det' / 'cfgs'
+    write(cfgs / '_base_' / 'opt.yml', middle)
+    write(cfgs / '_base_' / 'model.yml', "_BASE_: ['opt.yml']\narchitecture: YOLOv3\n")
+    write(cfgs / 'top.yml', "_BASE_: ['_base_/model.yml']\nslim: UnstructuredPrune\n")
+    result = run_command([os.path.join(BIN, 'prune-train'), '-c', 'cfgs/top.yml'],
+                         tmp_path / 'my_det')
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in stderr_lines(result) if 'numba' not in line]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert 'Traceback' not in result.stderr
+    assert sorted(p.name for p in (tmp_path / 'my_det').iterdir()) == ['cfgs']
