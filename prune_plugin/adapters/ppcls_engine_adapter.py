@@ -46,6 +46,7 @@ from ..config import spec_from_config
 from ..core.errors import PruneConfigError
 from ..core.plan import check_steps_per_epoch, run_plan, run_result
 from ..report.safe_pickle import load_numpy
+from .suite_logging import log_through
 
 logger = logging.getLogger('prune_plugin')
 
@@ -70,27 +71,14 @@ def _as_list(optimizer):
     return list(optimizer) if isinstance(optimizer, (list, tuple)) else [optimizer]
 
 
-class _PpclsLogHandler(logging.Handler):
-    """Send ``prune_plugin`` records to PaddleClas's logger (it prints on its ``log_ranks``)."""
-
-    def emit(self, record):
-        from ppcls.utils import logger as ppcls_logger
-
-        message = f"[prune_plugin] {record.getMessage()}"
-        if record.levelno >= logging.WARNING:
-            ppcls_logger.warning(message)
-        else:
-            ppcls_logger.info(message)
+def _ppcls_logger():
+    from ppcls.utils import logger as ppcls_logger
+    return ppcls_logger
 
 
 def log_through_ppcls():
     """Route the ``prune_plugin`` logger to ``ppcls.utils.logger`` (once per process)."""
-    if not any(isinstance(h, _PpclsLogHandler) for h in logger.handlers):
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-        logger.addHandler(_PpclsLogHandler())
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    log_through(_ppcls_logger, replace_handlers=True, force_info=True)
 
 
 def updates_per_epoch(engine):
@@ -152,6 +140,7 @@ class EnginePruneHook:
         self.epoch_resume_iteration = (_read_pdstates_epoch(checkpoints) * steps_per_epoch
                                        if checkpoints else 0)
         self._ema = ema
+        self._ema_masked_at = None  # pruner.mask_updates when the EMA was last masked
 
     def install(self):
         """Wrap the optimizer, the EMA update and ``engine.train`` (instance attributes only)."""
@@ -185,10 +174,26 @@ class EnginePruneHook:
     def _masking_ema(self, fn):
         def wrapped(*args, **kwargs):
             out = fn(*args, **kwargs)
-            self.mask_ema()
+            if self._masks_may_have_changed():
+                self.mask_ema()
             return out
         wrapped.__wrapped__ = fn
         return wrapped
+
+    def _masks_may_have_changed(self):
+        """Whether the EMA needs masking after this update.
+
+        PaddleClas's EMA is linear (``decay * ema + (1 - decay) * w``): a position that is 0 in
+        both stays 0, so the EMA needs masking only after the masks changed: at prune events
+        (``pruner.mask_updates``), or at every step in threshold mode, whose masks narrow on the
+        device without a count.
+        """
+        if self.pruner.mode == 'threshold' and getattr(self.pruner, 'pattern', None) is None:
+            return True
+        if self.pruner.mask_updates == self._ema_masked_at:
+            return False
+        self._ema_masked_at = self.pruner.mask_updates
+        return True
 
     def mask_ema(self):
         """Zero the pruned positions of the EMA weights (PaddleClas evaluates and saves them)."""

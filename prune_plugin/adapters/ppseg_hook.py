@@ -28,32 +28,14 @@ from .ppseg_attach import OptimizerPruneHook, mask_state_dicts_of
 from .ppseg_compat import install_metric_fixes
 from .ppseg_losses import make_losses_paddle3_ready
 from .ppseg_state import resumed_iteration
+from .suite_logging import log_through
 
 logger = logging.getLogger('prune_plugin')
 
 
-class _SegLoggerHandler(logging.Handler):
-    """Send ``prune_plugin`` log records to paddleseg's logger (which prints on rank 0)."""
-
-    def emit(self, record):
-        message = f"[prune_plugin] {record.getMessage()}"
-        if record.levelno >= logging.WARNING:
-            seg_logger.warning(message)
-        else:
-            seg_logger.info(message)
-
-
 def log_through_paddleseg():
-    """Route the ``prune_plugin`` logger (INFO and up) to paddleseg's logger, once.
-
-    Its records then stop at paddleseg's logger (rank 0 only) instead of also reaching the root
-    logger, where paddle's own handler would print them a second time on every rank.
-    """
-    if not any(isinstance(h, _SegLoggerHandler) for h in logger.handlers):
-        logger.addHandler(_SegLoggerHandler())
-        logger.propagate = False
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.INFO)
+    """Route the ``prune_plugin`` logger (INFO and up) to paddleseg's logger (rank 0), once."""
+    log_through(lambda: seg_logger)
 
 
 def prepare_paddleseg():

@@ -39,14 +39,7 @@ class CrossEntropyFix:
             coef = paddle.sum(F.one_hot(picked, logit.shape[-1]) * self.weight, axis=-1)
         else:
             coef = paddle.ones(label.shape, dtype='float32')
-        if self.top_k_percent_pixels == 1.0:
-            return paddle.mean(loss) / (paddle.mean(mask * coef) + self.EPS)
-        loss = loss.reshape((-1, ))
-        top_k = int(self.top_k_percent_pixels * loss.numel())
-        loss, indices = paddle.topk(loss, top_k)
-        coef = paddle.gather(coef.reshape((-1, )), indices)
-        coef.stop_gradient = True
-        return loss.mean() / (paddle.mean(coef.astype('float32')) + self.EPS)
+        return _weighted_mean(loss, mask, coef, self.top_k_percent_pixels, self.EPS)
 
 
 class PointCrossEntropyFix:
@@ -75,14 +68,7 @@ class PointCrossEntropyFix:
             coef = paddle.ones(label.shape, dtype='float32')
         label.stop_gradient = True
         mask.stop_gradient = True
-        if self.top_k_percent_pixels == 1.0:
-            return paddle.mean(loss) / (paddle.mean(mask * coef) + self.EPS)
-        loss = loss.reshape((-1, ))
-        top_k = int(self.top_k_percent_pixels * loss.numel())
-        loss, indices = paddle.topk(loss, top_k)
-        coef = paddle.gather(coef.reshape((-1, )), indices)
-        coef.stop_gradient = True
-        return loss.mean() / (paddle.mean(coef) + self.EPS)
+        return _weighted_mean(loss, mask, coef, self.top_k_percent_pixels, self.EPS)
 
 
 def _ohem_loss(loss, seg_logit, label):
@@ -213,3 +199,15 @@ METHOD_FIXES = {
     'DualTaskLoss': DualTaskFix,
     'DiceLoss': DiceLabelsCopy,
 }
+
+
+def _weighted_mean(loss, mask, coef, top_k_percent_pixels, eps):
+    """paddleseg's cross-entropy average: all pixels, or the largest ``top_k_percent_pixels``."""
+    if top_k_percent_pixels == 1.0:
+        return paddle.mean(loss) / (paddle.mean(mask * coef) + eps)
+    loss = loss.reshape((-1, ))
+    top_k = int(top_k_percent_pixels * loss.numel())
+    loss, indices = paddle.topk(loss, top_k)
+    coef = paddle.gather(coef.reshape((-1, )), indices)
+    coef.stop_gradient = True
+    return loss.mean() / (paddle.mean(coef.astype('float32')) + eps)

@@ -124,12 +124,17 @@ def read_combined_tensors(path):
     return arrays
 
 
-def _map(path):
-    """A read-only map of a regular file (empty bytes for an empty one)."""
+def _open_regular(path):
+    """``safe_pickle.open_regular`` with its refusal as a :class:`ReportInputError`."""
     try:
-        f, size = safe_pickle.open_regular(path)
+        return safe_pickle.open_regular(path)
     except safe_pickle.NotARegularFile as err:
         raise ReportInputError(f"{path}: {err}") from None
+
+
+def _map(path):
+    """A read-only map of a regular file (empty bytes for an empty one)."""
+    f, size = _open_regular(path)
     with f:
         if size == 0:
             return b''
@@ -138,10 +143,7 @@ def _map(path):
 
 def _read_program(path):
     """The bytes of a program file, refused without reading when larger than any program."""
-    try:
-        f, size = safe_pickle.open_regular(path)
-    except safe_pickle.NotARegularFile as err:
-        raise ReportInputError(f"{path}: {err}") from None
+    f, size = _open_regular(path)
     with f:
         if size > MAX_PROGRAM_BYTES:
             raise ReportInputError(f"{path}: not a Paddle program ({size} bytes; programs are "
