@@ -155,3 +155,56 @@ def merged_value(path, key):
         return found
 
     return lookup(path, read_yaml(path), 0)
+
+
+def mapping_over_value(path):
+    """Where a config of ``path``'s chain gives a mapping to a key its bases set to a plain value.
+
+    PaddleSeg's ``merge_config_dicts`` fails there with a bare ``AttributeError`` ("'float'
+    object has no attribute 'copy'"); this names the place instead.
+
+    Returns:
+        ``(file, dotted key, value in the bases)`` of the first such key, or None.
+
+    Raises:
+        ConfigFileError: a file of the chain is bad (as :func:`config_chain`).
+    """
+    def clash(own, merged, prefix):
+        for key, value in own.items():
+            if isinstance(value, dict) and key in merged:
+                if not isinstance(merged[key], dict):
+                    return f"{prefix}{key}", merged[key]
+                found = clash(value, merged[key], f"{prefix}{key}.")
+                if found:
+                    return found
+        return None
+
+    def merge(merged, own):
+        out = dict(merged)
+        for key, value in own.items():
+            both = isinstance(value, dict) and isinstance(out.get(key), dict)
+            out[key] = merge(out[key], value) if both else value
+        return out
+
+    def resolve(file, depth):
+        if depth > MAX_BASE_DEPTH:
+            raise ConfigFileError(f"{file}: base chain deeper than {MAX_BASE_DEPTH} files")
+        data = read_yaml(file)
+        merged = {}
+        for base in base_files(file, data):
+            merged = merge(merged, resolve(base, depth + 1))
+        own = {k: v for k, v in data.items() if k not in BASE_KEYS}
+        found = clash(own, merged, '')
+        if found:
+            raise _Clash(file, *found)
+        return merge(merged, own)
+
+    try:
+        resolve(path, 0)
+    except _Clash as found:
+        return found.args
+    return None
+
+
+class _Clash(Exception):
+    """Carries :func:`mapping_over_value`'s answer out of the recursion."""

@@ -16,6 +16,7 @@ from paddleseg.cvlibs import Config
 from paddleseg.cvlibs.config import parse_from_yaml, update_config_dict
 
 from ..config import spec_from_config
+from ..config_files import mapping_over_value
 from ..core.errors import PruneConfigError
 from ..demo_data import ppseg_data
 
@@ -32,6 +33,16 @@ class PaddleSegInputError(PruneConfigError):
 
 def _one_line(err):
     return ' '.join(str(err).split())
+
+
+def _merge_failure(path, err):
+    """One line for paddleseg's failure to merge a config over its ``_base_``."""
+    found = mapping_over_value(path)
+    if found is None:
+        return f"{path}: {_one_line(err) or type(err).__name__}"
+    file, key, value = found
+    return (f"{file}: {key} is a mapping, but its _base_ sets {key}={value!r}; PaddleSeg cannot "
+            f"merge a mapping over a value (give {key} a value, or a mapping in the base too)")
 
 
 class PruneSegConfig(Config):
@@ -65,8 +76,10 @@ class PruneSegConfig(Config):
             dic = parse_from_yaml(path)
             dic = update_config_dict(dic, learning_rate=learning_rate, batch_size=batch_size,
                                      iters=iters, opts=opts)
-        except (AssertionError, KeyError, TypeError, ValueError, OSError) as err:
+        except (AssertionError, KeyError, ValueError, OSError) as err:
             raise PaddleSegInputError(f"{path}: {_one_line(err) or type(err).__name__}") from None
+        except (AttributeError, TypeError) as err:  # e.g. a mapping over a value or a list
+            raise PaddleSegInputError(_merge_failure(path, err)) from None
         if to_static_training:  # what 2.9's update_config_dict does (2.8's has no argument)
             dic['to_static_training'] = to_static_training
         self.prune_spec = spec_from_config(dic)
