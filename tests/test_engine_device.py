@@ -248,22 +248,44 @@ def test_device_and_host_prune_events_give_the_same_masks(monkeypatch, mode):
     assert device.sparsity() == host.sparsity()
 
 
-def test_sliced_kernels_equal_whole_tensor_arithmetic():
+@pytest.mark.parametrize('path', ['host views', 'paddle ops'])
+def test_sliced_kernels_equal_whole_tensor_arithmetic(monkeypatch, path):
+    if path == 'paddle ops':  # what GPUs, float16 and non-contiguous tensors run
+        monkeypatch.setattr(kernels, 'host_view', lambda tensor: None)
     rng = np.random.RandomState(0)
     size = kernels.CPU_SLICE * 3 + 5  # several slices and a short last one
     w = (rng.randn(size) * 0.1).astype('float32')
+    w[:6] = [0.05, -0.05, np.nextafter(np.float32(0.05), np.float32(0)), -0.0, 0.0, -np.inf]
     keep = rng.rand(size) > 0.3
+    keep[:6] = True
     weight, mask = paddle.to_tensor(w), paddle.to_tensor(keep)
     kernels.narrow_and_zero(weight, mask, 0.05)
-    expected_keep = keep & (np.abs(w) >= 0.05)
+    expected_keep = keep & (np.abs(w) >= np.float32(0.05))  # (float32 comparison, as paddle)
+    assert expected_keep[:6].tolist() == [True, True, False, False, False, True]
     np.testing.assert_array_equal(mask.numpy(), expected_keep)
     np.testing.assert_array_equal(weight.numpy(), np.where(expected_keep, w, 0))
+    assert int((weight.numpy() == 0).sum()) == int((~expected_keep).sum()) + int(
+        (expected_keep & (w == 0)).sum())
     # a transposed (non-contiguous) view of a large tensor is zeroed as a whole, in place
     values = rng.randn(300, 1000).astype('float32')
     keep_t = rng.rand(1000, 300) > 0.5
     base = paddle.to_tensor(values)
     kernels.zero_pruned(base.transpose([1, 0]), paddle.to_tensor(keep_t))
     np.testing.assert_array_equal(base.numpy(), np.where(keep_t.T, values, 0))
+
+
+def test_host_views_share_the_tensors_memory():
+    weight = paddle.to_tensor(np.arange(6, dtype='float32').reshape(2, 3))
+    view = kernels.host_view(weight)
+    assert view.shape == (6,) and view.dtype == np.float32
+    view[4] = -1.0
+    assert weight.numpy().tolist() == [[0, 1, 2], [3, -1, 5]]  # no copy: the tensor changed
+    keep = paddle.to_tensor(np.array([[True, False, True], [False, True, True]]))
+    kernels.zero_pruned(weight, keep)
+    assert weight.numpy().tolist() == [[0, 0, 2], [0, -1, 5]]
+    assert kernels.host_view(weight.astype('float16')) is None  # other dtypes: paddle ops
+    assert kernels.host_view(weight.transpose([1, 0])) is None or weight.transpose(
+        [1, 0]).is_contiguous()
 
 
 @pytest.mark.parametrize('mode', ['gmp', 'gmp local 2x1 blocks'])
