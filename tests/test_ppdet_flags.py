@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from prune_plugin.adapters.ppdet_args import (FlagError, build_parser, check_flags,
+from prune_plugin.adapters.ppdet.args import (FlagError, build_parser, check_flags,
                                               merge_flags, parse_flags)
 
 BIN = os.path.dirname(sys.executable)
@@ -152,7 +152,7 @@ def test_flags_that_cannot_be_honoured_are_named():
 
 # ----- checkpoint state -------------------------------------------------------------------
 def test_state_lands_where_the_checkpointer_saves_in_every_layout(tmp_path):
-    from prune_plugin.adapters.ppdet_state import checkpoint_folder, read_state, write_state
+    from prune_plugin.adapters.ppdet.state import checkpoint_folder, read_state, write_state
     release = SimpleNamespace(save_dir=str(tmp_path / 'output' / 'picodet_s'))
     develop = SimpleNamespace(save_dir=str(tmp_path / 'output'), uniform_output_enabled=False)
     uniform = SimpleNamespace(save_dir=str(tmp_path / 'output'), uniform_output_enabled=True)
@@ -168,7 +168,7 @@ def test_state_lands_where_the_checkpointer_saves_in_every_layout(tmp_path):
 
 
 def test_state_write_is_atomic_and_bad_files_are_named(tmp_path):
-    from prune_plugin.adapters.ppdet_state import read_state, write_state
+    from prune_plugin.adapters.ppdet.state import read_state, write_state
     write_state(str(tmp_path / 'model_final'), {'iteration': 4})
     with pytest.raises(TypeError):
         write_state(str(tmp_path / 'model_final'), {'iteration': object()})
@@ -214,8 +214,8 @@ SLIM_FILES = {
 def test_other_slim_kinds_are_refused_before_anything_is_built(detector, kind, monkeypatch):
     work = detector.parents[2]
     monkeypatch.chdir(work)
-    from prune_plugin.adapters.ppdet import train_main
-    from prune_plugin.adapters.ppdet_config import OTHER_SLIM
+    from prune_plugin.adapters.ppdet.main import train_main
+    from prune_plugin.adapters.ppdet.config import OTHER_SLIM
     from prune_plugin.core.errors import PruneConfigError
     slim = write(work / 'configs' / 'slim' / f'{kind.lower()}.yml', SLIM_FILES[kind])
     with pytest.raises(PruneConfigError) as err:

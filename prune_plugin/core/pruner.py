@@ -266,5 +266,10 @@ class UnstructuredPruner(PruneEvents):
     total_sparse_conv1x1 = staticmethod(total_sparse_conv1x1)
 
 
-# The GMP subclass lives in gmp.py; spec.py and older imports find it here too.
-from .gmp import GMPUnstructuredPruner  # noqa: E402  pylint: disable=wrong-import-position
+def __getattr__(name):
+    """``GMPUnstructuredPruner`` lives in gmp.py (which imports this module); older imports
+    from here still find it, looked up on first use so the two modules form no import cycle."""
+    if name == 'GMPUnstructuredPruner':
+        from .gmp import GMPUnstructuredPruner
+        return GMPUnstructuredPruner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
