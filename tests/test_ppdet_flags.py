@@ -260,3 +260,16 @@ def test_bad_config_unknown_flag_and_missing_checkpoint_are_one_line(detector):
                                                    'weights=nowhere/model_final'], cwd))
     assert line == "error: weights nowhere/model_final: nowhere/model_final.pdparams not found"
     assert sorted(os.listdir(cwd)) == ['configs']     # nothing written
+
+
+@pytest.mark.parametrize('command', ['prune-train', 'prune-eval', 'prune-export'])
+def test_a_config_without_num_classes_is_one_line_and_exit_2(detector, command):
+    """ppdet's own check_config logs and exits 1 for it; the plugin names it first (exit 2)."""
+    cwd = detector.parents[2]
+    config = write(detector.parent / 'no_classes.yml',  # the model without its dataset file
+                   "_BASE_: ['../runtime.yml', '_base_/optimizer.yml', '_base_/picodet.yml']\n"
+                   "slim: UnstructuredPrune\nUnstructuredPrune: {ratio: 0.75}\n")
+    result = run_entry(command, ['-c', str(config)], cwd)
+    assert one_error_line(result) == (f"error: {config}: 'num_classes' is not set in the config "
+                                      "or its _BASE_ files (ppdet needs it)")
+    assert sorted(os.listdir(cwd)) == ['configs']     # nothing written

@@ -58,6 +58,14 @@ def _set_device(cfg):
                         f"add -o use_{device}=false to run on the CPU") from None
 
 
+def _check_required_keys(cfg, config_path):
+    """What ppdet's ``check_config`` exits 1 for (after a log line): one line and exit 2 here."""
+    for key in ('architecture', 'num_classes'):
+        if key not in cfg:
+            raise FlagError(f"{config_path}: '{key}' is not set in the config or its _BASE_ "
+                            f"files (ppdet needs it)")
+
+
 def _is_url(path):
     return str(path).startswith(('http://', 'https://'))
 
@@ -92,6 +100,7 @@ def train_main(argv):
     """
     flags = parse_flags('train', argv)
     cfg, spec = load_ppdet_config(flags.config, flags.opt, flags.slim_config, flags, 'train')
+    _check_required_keys(cfg, flags.config)
     _set_device(cfg)
     check_flags('train', flags, cfg, PruneTrainer)
     if flags.resume is not None:
@@ -128,6 +137,7 @@ def eval_main(argv):
     """
     flags = parse_flags('eval', argv)
     cfg, spec = load_ppdet_config(flags.config, flags.opt, flags.slim_config, flags, 'eval')
+    _check_required_keys(cfg, flags.config)
     _set_device(cfg)
     check_flags('eval', flags, cfg, PruneTrainer)
     if flags.json_eval:
@@ -162,6 +172,7 @@ def export_main(argv):
     paddle.set_device('cpu')   # as ppdet's export_model.py
     flags = parse_flags('export', argv)
     cfg, spec = load_ppdet_config(flags.config, flags.opt, flags.slim_config, None, 'export')
+    _check_required_keys(cfg, flags.config)
     check_flags('export', flags, cfg, PruneTrainer)
     tracker = cfg.get('architecture') in TRACKERS
     if not tracker:
