@@ -79,9 +79,11 @@ def _duplicate_notes(rows):
     notes = []
     for row in rows:
         pruner, ckpt = row.get('pruner'), row.get('checkpoint')
-        if not pruner or not ckpt or pruner['prunable_weights'] == ckpt['conv1x1_weights']:
+        if not pruner or not ckpt:
             continue
         extra = ckpt['conv1x1_weights'] - pruner['prunable_weights']
+        if extra <= 0:  # as many, or the pruner also prunes other layers (threshold mode: all)
+            continue
         notes.append(
             f"- {row['title']}: the file lists {ckpt['conv1x1_weights']:,} 1x1-conv weights, the "
             f"pruner prunes {pruner['prunable_weights']:,} distinct ones: {extra:,} are the same "
