@@ -18,8 +18,8 @@ from ..core import pruner as core_pruner
 from ..core.errors import PruneConfigError
 from ..core.gmp import GMPUnstructuredPruner as CoreGMPUnstructuredPruner
 from .optimizer_vars import optimizer_vars
-from .program import underlying_program
-from .scope_tensors import dense_tensor, dygraph_mode, tensor_of, write_back
+from .program import program_params, underlying_program
+from .scope_tensors import UnboundWeight, dense_tensor, dygraph_mode, tensor_of, write_back
 from .selection import select_program_params
 from .stats import total_sparse, total_sparse_conv1x1
 
@@ -46,8 +46,7 @@ def _on_scope(method):
             self._scope_open = True
             self._written = []
             try:
-                self.params = [dataclasses.replace(p, param=self._tensor(p.name))
-                               for p in self.params]
+                self._read_scope()
                 result = method(self, *args, **kwargs)
                 for tensor, dense in self._written:
                     write_back(tensor, dense, self.place)
@@ -61,7 +60,13 @@ def _on_scope(method):
 
 class ProgramWeights:
     """What makes a core pruner work on a static program: its parameters, its scope's tensors and
-    its optimizer's variables. Mixed in before a core pruner class."""
+    its optimizer's variables. Mixed in before a core pruner class.
+
+    Nothing is read from the scope before the first call that needs the weights (``step()``,
+    ``update_params()``...): the pruner may be built before the startup program runs and before
+    ``optimizer.minimize`` adds the optimizer (the reference demo's order), and a checkpoint may
+    be loaded after it is built; masks of a resumed run are read back from the zeros then.
+    """
 
     _scope_open = False
 
@@ -70,7 +75,8 @@ class ProgramWeights:
         self.scope = paddle.static.global_scope() if scope is None else scope
         self.place = _place_of(place)
         self._written = []
-        self._optimizer_vars = {}
+        self._optimizer_vars = None
+        self._masks_from_zeros_due = False
 
     def _tensor(self, name):
         dense = dense_tensor(self.scope, name)
@@ -78,12 +84,20 @@ class ProgramWeights:
         self._written.append((tensor, dense))
         return tensor
 
+    def _read_scope(self):
+        """Point every parameter at its scope tensor; finish a pending mask recovery."""
+        self.params = [dataclasses.replace(p, param=self._tensor(p.name)) for p in self.params]
+        if self._optimizer_vars is None:
+            self._optimizer_vars = optimizer_vars(self.program, [p.name for p in self.params],
+                                                  self.scope)
+        if self._masks_from_zeros_due:
+            self._masks_from_zeros_due = False
+            core_pruner.UnstructuredPruner.recover_masks_from_zeros(self)
+
     def _select_params(self, model, **choice):
-        with dygraph_mode(self.place):
-            params = select_program_params(self.program, self._tensor, **choice)
-        self._optimizer_vars = optimizer_vars(self.program, [p.name for p in params], self.scope)
-        self._written = []
-        return params
+        shapes = {p.name: p.shape for p in program_params(self.program)}
+        return select_program_params(self.program, lambda name: UnboundWeight(shapes[name]),
+                                     **choice)
 
     def _moments_of(self, p):
         return [self._tensor(name) for name in self._optimizer_vars.get(p.name, ([], None))[0]]
@@ -92,9 +106,21 @@ class ProgramWeights:
         master = self._optimizer_vars.get(p.name, ([], None))[1]
         return None if master is None else self._tensor(master)
 
+    @_on_scope
     def optimizer_variables(self):
         """``{param_name: (moment names, master name or None)}`` the pruner masks."""
         return dict(self._optimizer_vars)
+
+    def recover_masks_from_zeros(self):
+        """Rebuild masks as ``weight != 0`` from the scope, at the next call that reads it.
+
+        The checkpoint may be loaded after ``set_state_dict`` (or after a GMP pruner is built with
+        ``configs['resume_iteration']``): call ``update_params()`` once after loading it and
+        before the first ``exe.run``, so that the zeros are read before an update moves them.
+        """
+        self._masks = {}
+        self._mask_version += 1
+        self._masks_from_zeros_due = True
 
     @_on_scope
     def step(self):
@@ -113,16 +139,6 @@ class ProgramWeights:
         return super().update_masks()
 
     @_on_scope
-    def recover_masks_from_zeros(self):
-        """Rebuild masks as ``weight != 0`` (after loading sparse weights into the scope)."""
-        return super().recover_masks_from_zeros()
-
-    @_on_scope
-    def set_state_dict(self, state):
-        """Resume from ``state_dict()``, after the sparse weights have been loaded into the scope."""
-        return super().set_state_dict(state)
-
-    @_on_scope
     def prunable_sparsity(self):
         """Fraction of the prunable weights that are exactly zero in the scope."""
         return super().prunable_sparsity()
@@ -131,6 +147,16 @@ class ProgramWeights:
     def apply_masks_to(self, tensors):
         """Zero pruned positions in ``{param_name: numpy array or tensor}`` (e.g. EMA copies)."""
         return super().apply_masks_to(tensors)
+
+    @_on_scope
+    def sparsity(self):
+        """Fraction of the prunable weights that are pruned (from the masks)."""
+        return super().sparsity()
+
+    @_on_scope
+    def mask_of(self, name):
+        """The bool mask of one parameter as numpy (all True before its first prune)."""
+        return super().mask_of(name)
 
     total_sparse = staticmethod(total_sparse)
     total_sparse_conv1x1 = staticmethod(total_sparse_conv1x1)

@@ -25,6 +25,17 @@ def dygraph_mode(place):
         yield
 
 
+class UnboundWeight:
+    """Stands for a weight before the pruner first reads the scope: only its shape is known.
+
+    A pruner is usually built before the startup program runs (as in PaddleSlim's demo), so
+    nothing is read from the scope until the first call that needs the weights.
+    """
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+
 def dense_tensor(scope, name):
     """The scope's ``DenseTensor`` of variable ``name``.
 
