@@ -6,11 +6,8 @@ otherwise from the scope by Paddle's accumulator naming (``<param>_<accumulator>
 """
 import re
 
-from .program import program_ops
+from .program import OPTIMIZER_OPS, program_ops
 
-OPTIMIZER_OPS = frozenset(['sgd', 'momentum', 'lars_momentum', 'dgc_momentum', 'adam', 'adamw',
-                           'adamax', 'lamb', 'rmsprop', 'adagrad', 'decayed_adagrad', 'adadelta',
-                           'ftrl', 'nadam', 'radam', 'asgd', 'rprop'])
 ACCUMULATOR_SUFFIX = re.compile(
     r'_(velocity|moment\d?|mean_square|mean_grad|inf_norm|squared|linear|avg_squared_grad|'
     r'avg_squared_update)_\d+$')

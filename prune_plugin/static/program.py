@@ -12,6 +12,10 @@ import paddle
 from ..core.errors import PruneConfigError
 
 FLOAT_DTYPES = ('float32', 'float16', 'bfloat16', 'float64')
+OPTIMIZER_OPS = frozenset(['sgd', 'momentum', 'lars_momentum', 'dgc_momentum', 'adam', 'adamw',
+                           'adamax', 'lamb', 'rmsprop', 'adagrad', 'decayed_adagrad', 'adadelta',
+                           'ftrl', 'nadam', 'radam', 'asgd', 'rprop', 'merged_momentum',
+                           'merged_adam'])
 
 
 @dataclass(frozen=True)
@@ -91,18 +95,26 @@ def _dtype_name(dtype):
 
 
 def program_params(program):
-    """The program's parameters in program order: the order operators first read them (forward
+    """The model's parameters in program order: the order operators first read them (forward
     ops come first), then any parameter no operator reads. PaddleSlim's legacy-IR order
     (``program.all_parameters()``, creation order) is the same for layers built in forward order.
+
+    A PIR program with a learning-rate scheduler holds the learning rate as a parameter; a
+    parameter that only optimizer operators read is the optimizer's, not the model's, and is
+    left out.
     """
     params = {}
     for value in program.global_block().all_parameters():
         params[value.name] = ProgramParam(value.name, tuple(int(d) for d in value.shape),
                                           _dtype_name(value.dtype),
                                           bool(getattr(value, 'trainable', True)))
-    ordered = []
+    ordered, readers = [], {}
     for op in program_ops(program):
         for name in op.inputs:
-            if name in params and params[name] not in ordered:
-                ordered.append(params[name])
-    return ordered + [p for p in params.values() if p not in ordered]
+            if name in params:
+                readers.setdefault(name, set()).add(op.type)
+                if params[name] not in ordered:
+                    ordered.append(params[name])
+    optimizer_only = {name for name, types in readers.items() if types <= OPTIMIZER_OPS}
+    return [p for p in ordered + [p for p in params.values() if p not in ordered]
+            if p.name not in optimizer_only]
