@@ -1,7 +1,14 @@
-"""``python -m prune_plugin.static_demo train|evaluate [flags]`` (``--help`` on each)."""
+"""``python -m prune_plugin.static_demo train|evaluate [flags]`` (``--help`` on each).
+
+Also runnable as a file, which is what ``python -m paddle.distributed.launch`` needs::
+
+    python -m paddle.distributed.launch --nproc_per_node 2 \\
+        "$(python -c 'import prune_plugin.static_demo.__main__ as m; print(m.__file__)')" \\
+        train --is_distributed
+"""
 import sys
 
-from .flags import DemoInputError, parse
+from prune_plugin.static_demo.flags import DemoInputError, parse
 
 
 def main(argv=None):
@@ -10,9 +17,9 @@ def main(argv=None):
     try:
         command, args = parse(argv)
         if command == 'train':
-            from .train import run
+            from prune_plugin.static_demo.train import run
         else:
-            from .evaluate import run
+            from prune_plugin.static_demo.evaluate import run
         return run(args)
     except DemoInputError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)

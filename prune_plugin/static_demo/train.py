@@ -145,7 +145,8 @@ def run(args):
             save(os.path.join(args.model_path, f"epoch_{epoch}"), train.main, pruner, epoch)
     masks, weights = digest(pruner, scope)
     _log(f"rank {rank}: iteration {pruner.iteration}, prunable sparsity "
-         f"{pruner.sparsity() * 100:.2f}%, masks sha1 {masks}, weights sha1 {weights}")
+         f"{pruner.sparsity() * 100:.2f}%, masks sha1 {masks}, weights sha1 {weights}, "
+         f"last epoch's mean loss on this rank's batches {np.mean(losses):.6f}")
     if rank == 0:
         _log(f"final: top-1 {top1 * 100:.2f}%, top-5 {top5 * 100:.2f}%, total sparsity "
              f"{pruner.total_sparse(train.main) * 100:.2f}%")
