@@ -77,6 +77,9 @@ class ProgramWeights:
         self._written = []
         self._optimizer_vars = None
         self._masks_from_zeros_due = False
+        # PaddleSlim's demo calls minimize(loss, no_grad_set=pruner.no_grad_set) for its mask
+        # variables; no variable is added here, so there is nothing to leave out
+        self.no_grad_set = set()
 
     def _tensor(self, name):
         dense = dense_tensor(self.scope, name)

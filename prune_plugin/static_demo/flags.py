@@ -123,8 +123,10 @@ def _check_train(args):
         raise DemoInputError(f"--ratio={args.ratio} must be in [0, 1)")
     if not _finite(args.threshold) or args.threshold < 0:
         raise DemoInputError(f"--threshold={args.threshold} must be a float >= 0")
-    if not _finite(args.initial_ratio) or not 0.0 <= args.initial_ratio <= args.ratio:
-        raise DemoInputError(f"--initial_ratio={args.initial_ratio} must be in [0, --ratio]")
+    if args.pruning_strategy == 'gmp' and (not _finite(args.initial_ratio)
+                                           or not 0.0 <= args.initial_ratio <= args.ratio):
+        raise DemoInputError(f"--initial_ratio={args.initial_ratio} must be in [0, --ratio] "
+                             "with gmp")
     for name in ('lr', 'l2_decay', 'momentum_rate'):
         value = getattr(args, name)
         if not _finite(value) or value < 0:
