@@ -338,8 +338,38 @@ def same_as_dygraph():
     return figures
 
 
+def fleet_program():
+    """A program minimized through ``fleet.distributed_optimizer`` (one process: a CPU build of
+    Paddle 3.3 has no static collective communicator for two). PIR: fleet's own ``minimize``
+    fails in Paddle, which is recorded."""
+    from paddle.distributed import fleet
+    fleet.init(is_collective=True)
+    main, startup = paddle.static.Program(), paddle.static.Program()
+    try:
+        with paddle.static.program_guard(main, startup):
+            x = paddle.static.data('x', [None, 3, 8, 8], 'float32')
+            y = paddle.static.data('y', [None, 1], 'int64')
+            loss = paddle.nn.functional.cross_entropy(TinyNet()(x), y)
+            optimizer = fleet.distributed_optimizer(
+                paddle.optimizer.Momentum(0.05, momentum=0.9), fleet.DistributedStrategy())
+            optimizer.minimize(loss)
+    except TypeError as err:
+        return {'error': f"TypeError: {str(err).splitlines()[0]}"}
+    scope = paddle.static.Scope()
+    exe = paddle.static.Executor(PLACE)
+    with paddle.static.scope_guard(scope):
+        exe.run(startup)
+        pruner = UnstructuredPruner(main, 'ratio', ratio=0.55, scope=scope)
+        for batch in batches(2):
+            exe.run(main, feed=batch)
+            pruner.step()
+    total = sum(int(np.prod(p.shape)) for p in pruner.params)
+    return {'zeros': sum(zeros(array(scope, p.name)) for p in pruner.params), 'total': total,
+            'moments': sum(len(v[0]) for v in pruner.optimizer_variables().values())}
+
+
 SCENARIOS = [selection, ratio_counts, threshold_mode, zeros_every_step, resume, bad_arguments,
-             paddleslim_reference, same_as_dygraph]
+             paddleslim_reference, same_as_dygraph, fleet_program]
 
 if __name__ == '__main__':
     results = {'ir': 'legacy' if os.environ.get('FLAGS_enable_pir_api') == '0' else 'pir'}

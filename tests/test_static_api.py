@@ -122,3 +122,11 @@ def test_same_masks_and_total_sparse_as_the_dygraph_engine(figures, ir):
         assert found['total_sparse'][0] == found['total_sparse'][1], case
         assert found['total_sparse_conv1x1'][0] == found['total_sparse_conv1x1'][1], case
         assert found['total_sparse'][0] > 0.2, case
+
+
+def test_a_fleet_distributed_optimizer_program(figures):
+    """Legacy IR: a program minimized through fleet.distributed_optimizer is pruned exactly, its
+    velocities found; PIR: Paddle 3.3's fleet static minimize itself fails (recorded)."""
+    assert figures['legacy']['fleet_program'] == {'zeros': 454, 'total': 826, 'moments': 5}
+    assert figures['pir']['fleet_program']['error'].startswith(
+        'TypeError: clone(): incompatible function arguments')
