@@ -23,9 +23,11 @@ GMP = ['--pruning_strategy', 'gmp', '--ratio', '0.6', '--pruning_epochs', '2',
        '--num_epochs', '3', '--test_period', '1', '--model_period', '1', '--log_period', '1000']
 
 
-def demo(*args, launch=None, timeout=240):
+def demo(*args, launch=None, timeout=240, legacy_ir=False):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     env.pop('FLAGS_enable_pir_api', None)
+    if legacy_ir:
+        env['FLAGS_enable_pir_api'] = '0'
     cmd = [sys.executable, '-m', 'prune_plugin.static_demo', *args]
     if launch:
         cmd = [sys.executable, '-m', 'paddle.distributed.launch', *launch, DEMO_FILE, *args]
@@ -69,6 +71,16 @@ def test_resume_with_checkpoint_and_last_epoch_equals_uninterrupted(gmp_runs):
     prunable = [v for k, v in saved[0].items() if v.ndim >= 2]
     total = sum(v.size for v in prunable)
     assert sum(int((v == 0).sum()) for v in prunable) == round(0.6 * total)
+
+
+def test_the_legacy_ir_trains_the_same_weights_as_pir(gmp_runs, tmp_path):
+    """The same demo run on legacy programs (FLAGS_enable_pir_api=0): bit-identical weights."""
+    _, whole, _ = gmp_runs
+    legacy = demo('train', *GMP, '--model_path', str(tmp_path / 'legacy'), legacy_ir=True)
+    assert legacy.returncode == 0, legacy.stderr[-3000:]
+    assert RANK_LINE.search(legacy.stdout).groups() == RANK_LINE.search(whole).groups()
+    assert FINAL_LINE.search(legacy.stdout).groups() == FINAL_LINE.search(whole).groups()
+    assert (tmp_path / 'legacy' / 'epoch_2' / 'model.pdmodel').is_file()  # legacy format
 
 
 def test_evaluate_reports_the_trained_accuracy_and_sparsity(gmp_runs):
