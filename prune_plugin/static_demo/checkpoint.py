@@ -5,6 +5,7 @@ import os
 
 import paddle
 
+from ..static.program import program_params
 from .flags import model_prefix
 
 PRUNER_FILE = 'pruner.json'
@@ -36,7 +37,7 @@ def load_params(path, program):
         The number of parameters loaded.
     """
     state = paddle.static.load_program_state(model_prefix(path))
-    wanted = {p.name for p in program.global_block().all_parameters()}
+    wanted = {p.name for p in program_params(program)}  # not a PIR scheduler's learning rate
     found = {k: v for k, v in state.items() if k in wanted}
     paddle.static.set_program_state(program, found)
     return len(found)
