@@ -20,7 +20,8 @@ RANK_LINE = re.compile(r"\[static_demo\] rank (\d): iteration (\d+), prunable sp
 FINAL_LINE = re.compile(r"final: top-1 ([\d.]+)%, top-5 ([\d.]+)%, total sparsity ([\d.]+)%")
 GMP = ['--pruning_strategy', 'gmp', '--ratio', '0.6', '--pruning_epochs', '2',
        '--tunning_epochs', '1', '--pruning_steps', '4', '--initial_ratio', '0.2',
-       '--num_epochs', '3', '--test_period', '1', '--model_period', '1', '--log_period', '1000']
+       '--num_epochs', '3', '--test_period', '3', '--model_period', '1', '--log_period', '1000',
+       '--batch_size', '128']  # 1437 // 128 = 11 steps per epoch
 
 
 def demo(*args, launch=None, timeout=240, legacy_ir=False):
@@ -56,10 +57,10 @@ def gmp_runs(tmp_path_factory):
 
 def test_resume_with_checkpoint_and_last_epoch_equals_uninterrupted(gmp_runs):
     base, whole, resumed = gmp_runs
-    assert 'resumed from' in resumed and 'at epoch 1, iteration 22' in resumed
+    assert 'resumed from' in resumed and 'at epoch 1, iteration 11' in resumed
     ranks = [RANK_LINE.search(text).groups() for text in (whole, resumed)]
     assert ranks[0] == ranks[1]  # iteration, sparsity, masks, weights, loss
-    assert ranks[0][1:3] == ('66', '60.00')
+    assert ranks[0][1:3] == ('33', '60.00')
     finals = [FINAL_LINE.search(text).groups() for text in (whole, resumed)]
     assert finals[0] == finals[1]
     saved = [pickle.load(open(base / run / 'epoch_2' / 'model.pdparams', 'rb'))
@@ -92,7 +93,7 @@ def test_evaluate_reports_the_trained_accuracy_and_sparsity(gmp_runs):
                       r"top-5 ([\d.]+)%", result.stdout)
     assert found, result.stdout
     assert found.group(2, 3) == (top1, top5)
-    assert float(top1) > 50.0  # 3 epochs on digits, 60% pruned
+    assert float(top1) > 30.0  # 33 steps on digits, 60% pruned (chance: 10%)
 
 
 def test_bad_checkpoint_epoch_is_one_line_and_writes_nothing(gmp_runs, tmp_path, capsys):
@@ -102,7 +103,7 @@ def test_bad_checkpoint_epoch_is_one_line_and_writes_nothing(gmp_runs, tmp_path,
                  str(base / 'whole' / 'epoch_0'), '--last_epoch', '1'])
     err = capsys.readouterr().err
     assert code == 2 and err.count('\n') == 1
-    assert 'saved after epoch 0 (iteration 22); --last_epoch=1 means iteration 44' in err
+    assert 'saved after epoch 0 (iteration 11); --last_epoch=1 means iteration 22' in err
     assert not out.exists()
 
 
@@ -178,7 +179,7 @@ def test_mnist_from_local_files(tmp_path):
 def test_two_ranks_keep_identical_masks(tmp_path):
     """``paddle.distributed.launch --nproc_per_node 2 ... --is_distributed`` on CPU (gloo):
     each rank trains on its own batches, gradients are averaged, masks and weights agree."""
-    result = demo('train', '--is_distributed', '--num_epochs', '2', '--batch_size', '32',
+    result = demo('train', '--is_distributed', '--num_epochs', '1', '--batch_size', '32',
                   '--log_period', '1000', '--model_path', str(tmp_path / 'out'),
                   launch=['--nproc_per_node', '2', '--log_dir', str(tmp_path / 'log')])
     logs = {r: (tmp_path / 'log' / f'workerlog.{r}').read_text() for r in (0, 1)}
@@ -186,6 +187,6 @@ def test_two_ranks_keep_identical_masks(tmp_path):
     found = {r: RANK_LINE.search(logs[r]).groups() for r in (0, 1)}
     assert found[0][0] == '0' and found[1][0] == '1'
     assert found[0][1:5] == found[1][1:5]  # iteration, sparsity, masks, weights
-    assert found[0][1:3] == ('44', '55.00')  # 1437 // 64 = 22 global steps per epoch
+    assert found[0][1:3] == ('22', '55.00')  # 1437 // 64 = 22 global steps per epoch
     assert found[0][5] != found[1][5]  # the ranks saw different batches
-    assert (tmp_path / 'out' / 'epoch_1' / 'model.pdparams').is_file()
+    assert (tmp_path / 'out' / 'epoch_0' / 'model.pdparams').is_file()
