@@ -97,7 +97,7 @@ def test_bad_arguments_raise_before_any_weight_changes(figures, ir):
     assert found['raised'] == {
         'ratio': 'ratio', 'mode': 'mode', 'sparse_block': 'sparse_block', 'program': 'program',
         'place': 'place', 'configs': 'configs.stable_iterations',
-        'initial_ratio': 'configs.initial_ratio', 'startup_not_run': 'program'}
+        'initial_ratio': 'configs.initial_ratio', 'startup_not_run': 'scope'}
     assert found['weights_changed'] == []
 
 

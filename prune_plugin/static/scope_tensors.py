@@ -40,13 +40,14 @@ def dense_tensor(scope, name):
     """The scope's ``DenseTensor`` of variable ``name``.
 
     Raises:
-        PruneConfigError: the variable is not in the scope (the startup program has not run).
+        PruneConfigError: the variable is not initialized in the scope (the startup program has
+            not run there).
     """
     var = scope.find_var(name)
     if var is None or not var.get_tensor()._is_initialized():
         raise PruneConfigError(
-            "program", name, "a program whose startup program has run in the pruner's scope "
-            f"(variable {name!r} is not initialized there)")
+            "scope", name, "a scope in which the startup program has run (this variable of the "
+            "program is not initialized in it)")
     return var.get_tensor()
 
 
