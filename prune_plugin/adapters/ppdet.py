@@ -25,9 +25,11 @@ from ppdet.utils.check import check_config
 from ppdet.utils.logger import setup_logger
 
 from ..core.errors import PruneConfigError
+from ..run_lock import acquire
+from .ppdet_callback import _checkpointer_of
 from .ppdet_args import FlagError, check_flags, parse_flags
 from .ppdet_config import load_ppdet_config
-from .ppdet_state import read_state, weights_file
+from .ppdet_state import check_resume_files, read_state, weights_file
 from .ppdet_trainer import PruneTrainer
 
 logger = setup_logger('prune_plugin.ppdet')
@@ -71,6 +73,8 @@ def _check_weights(path, what):
 
 def _check_resume(path):
     _check_weights(path, '-r')
+    if not _is_url(path):
+        check_resume_files(str(path))
     try:
         return read_state(path)
     except ValueError as err:
@@ -111,6 +115,7 @@ def train_main(argv):
     if flags.seed is not None:
         set_random_seed(flags.seed)
     trainer = PruneTrainer(cfg, mode='train', prune_spec=spec)
+    acquire(_checkpointer_of(trainer).save_dir if _checkpointer_of(trainer) else cfg.save_dir)
     if flags.resume is not None:
         trainer.resume_weights(flags.resume)
     elif cfg.get('pretrain_weights'):

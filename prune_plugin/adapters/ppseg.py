@@ -17,6 +17,7 @@ from paddleseg.core import evaluate, train
 from paddleseg.cvlibs import SegBuilder
 from paddleseg.utils import utils as seg_utils
 
+from ..run_lock import acquire
 from . import ppseg_args
 from .ppseg_attach import mask_digest
 from .ppseg_config import PruneSegConfig
@@ -54,6 +55,7 @@ def run_training(args):
     cfg = PruneSegConfig(args.config, learning_rate=args.learning_rate, iters=args.iters,
                          batch_size=args.batch_size, opts=args.opts,
                          to_static_training=args.to_static_training)
+    acquire(args.save_dir)  # one run per save_dir (prune_plugin/run_lock.py)
     ppseg_args.apply_data_format(cfg, args.data_format)
     builder = SegBuilder(cfg)
     _show(cfg)
