@@ -116,10 +116,6 @@ def check_checkpoint(state_path, required, optional=(), need_state=False):
                 state = json.load(f)
         except (OSError, ValueError):
             state = None  # the suite's own reader names a bad state file
-    if need_state and state is None and not os.path.isfile(state_path):
-        raise TornCheckpointError(state_path, "missing: the pruner state (iteration) of this "
-                                  "checkpoint is needed to continue the prune schedule (its save "
-                                  f"was cut short, or it was trained without the pruner); {ADVICE}")
     for path in required:
         if not os.path.isfile(path):
             others = [os.path.basename(p) for p in list(required) + [state_path]
@@ -142,4 +138,8 @@ def check_checkpoint(state_path, required, optional=(), need_state=False):
     for path in list(required) + [p for p in optional if os.path.isfile(p)]:
         if os.path.basename(path) not in recorded:
             _complete(path)
+    if need_state and state is None and not os.path.isfile(state_path):
+        raise TornCheckpointError(state_path, "missing: the pruner state (iteration) of this "
+                                  "checkpoint is needed to continue the prune schedule (its save "
+                                  f"was cut short, or it was trained without the pruner); {ADVICE}")
     return state

@@ -13,6 +13,7 @@ state lands beside the weights in every layout, and ``-r <weights>`` finds it th
 The state file ``<save_name>.pdprune`` is JSON (``iteration``, ``epoch``, ``sparsity``); it is
 written atomically (a temporary file renamed over it) and only after the weights it describes.
 """
+import glob
 import json
 import os
 
@@ -93,7 +94,11 @@ def check_resume_files(weights_path):
     """Refuse (one line naming the file) a checkpoint ``-r`` cannot resume exactly.
 
     ppdet's resume reads ``.pdparams``, ``.pdopt`` (its epoch; without it ppdet silently starts
-    at epoch 0) and ``.pdema`` when present. Raises TornCheckpointError.
+    at epoch 0) and ``.pdema`` when present. Without a ``.pdprune`` the iteration is derived
+    from the epoch, unless other checkpoints of the folder have one (the plugin wrote this run:
+    the save was cut short). Raises TornCheckpointError.
     """
     root = state_path(weights_path)[:-len(STATE_SUFFIX)]
-    check_checkpoint(root + STATE_SUFFIX, [root + '.pdparams', root + '.pdopt'], [root + '.pdema'])
+    siblings = glob.glob(os.path.join(glob.escape(os.path.dirname(root) or '.'), '*' + STATE_SUFFIX))
+    check_checkpoint(root + STATE_SUFFIX, [root + '.pdparams', root + '.pdopt'], [root + '.pdema'],
+                     need_state=any(p != root + STATE_SUFFIX for p in siblings))
