@@ -356,8 +356,9 @@ def kill_plan(kills, kinds=KINDS):
     return [order[i % len(order)] for i in range(kills)]
 
 
-def run_suite(name, kills, seed, workdir, data_dir, kinds=KINDS, log=print):
+def run_suite(name, kills, seed, workdir, data_dir, kinds=KINDS, log=None):
     """Reference run, then ``kills`` kill-and-resume trials. Returns ``(rows, reference)``."""
+    log = log or (lambda line: print(line, flush=True))
     demo = DEMOS[name](data_dir)
     suite_dir = os.path.join(workdir, name)
     os.makedirs(suite_dir, exist_ok=True)
@@ -365,6 +366,7 @@ def run_suite(name, kills, seed, workdir, data_dir, kinds=KINDS, log=print):
     reference, seconds, hits = reference_run(demo, suite_dir)
     log(f"{name}: reference {seconds:.1f} s, {reference['zeros']} of {reference['size']} 1x1 "
         f"weights zero, state {reference['state']}, points {hits}")
+    kinds = [k for k in kinds if k == 'random' or hits.get(k)]  # points this run reaches
     rng = random.Random(f"{seed}-{name}")
     rows = []
     for index, kind in enumerate(kill_plan(kills, kinds)):

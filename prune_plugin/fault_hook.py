@@ -8,6 +8,8 @@ start-up and nothing else happens. Two variables drive it::
     PRUNE_PLUGIN_FAULT_PAUSE=count         pause nowhere; record every point reached
     PRUNE_PLUGIN_FAULT_MARK=<file>         a line "<point> <n> <pid>" is appended per hit
                                            (count) or once, when the process pauses
+    PRUNE_PLUGIN_FAULT_CONTINUE=<file>     the paused process goes on once this file exists
+                                           (to hold a run at a point, e.g. the lock tests)
 
 Points (the same in the three suites):
 
@@ -18,13 +20,14 @@ Points (the same in the three suites):
     after_weights   the weights of a checkpoint are written, its ``.pdprune`` state is not yet
                     (called by :func:`prune_plugin.checkpoint_guard.write_state_file`)
 
-A paused process sleeps until it is killed.
+A paused process sleeps until it is killed (or until the CONTINUE file exists).
 """
 import os
 import time
 
 PAUSE_ENV = 'PRUNE_PLUGIN_FAULT_PAUSE'
 MARK_ENV = 'PRUNE_PLUGIN_FAULT_MARK'
+CONTINUE_ENV = 'PRUNE_PLUGIN_FAULT_CONTINUE'
 POINTS = ('step', 'eval', 'during_weights', 'after_weights')
 
 _hits = {}
@@ -69,8 +72,9 @@ def pause_point(point, before_pause=None):
     if before_pause is not None:
         before_pause()
     _mark(f"{point} {_hits[point]} {os.getpid()}")
-    while True:
-        time.sleep(60)
+    go_on = os.environ.get(CONTINUE_ENV)
+    while not (go_on and os.path.exists(go_on)):
+        time.sleep(0.05 if go_on else 60)
 
 
 def install():
