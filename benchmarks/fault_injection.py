@@ -201,7 +201,7 @@ class ClsDemo(Demo):
         return prefix + '.pdparams', prefix + '.pdprune'
 
 
-DEMOS = {demo.name: demo for demo in (DetDemo, SegDemo, ClsDemo)}
+DEMOS = {demo.name: demo for demo in (DetDemo, SegDemo, ClsDemo)}  # the report's order
 
 
 # ----- running and killing ------------------------------------------------------------------
@@ -408,25 +408,42 @@ def by_point(rows, suites):
     return lines
 
 
-def write_report(rows, suites, path, seed, seconds):
+def write_report(rows, suites, path, seed, seconds, notes=()):
+    """The markdown table (and ``<path>.json``: the rows, to merge later runs with)."""
+    kills = max([sum(r['suite'] == s for r in rows) for s in suites] or [0])
     refusals = sorted({re.sub(r'/\S*/', '.../', r['detail'])[:160] for r in rows
                        if r['outcome'] == 'refused clearly'})
     lost = [f"- {r['suite']} {r['kind']} ({r['where']}, resumed from {r['checkpoint']}): "
             f"{r['detail'][:300]}" for r in rows if r['outcome'] == 'lost']
     text = ['# Kill-and-resume fault injection', '',
             f"`python benchmarks/fault_injection.py --suites {','.join(suites)} --kills "
-            f"{max([sum(r['suite'] == s for r in rows) for s in suites] or [0])} --seed {seed}` "
-            f"({time.strftime('%Y-%m-%d')}, {seconds / 60:.0f} min on a shared 2-core CPU): each "
-            "run SIGKILLed once, resumed from the newest checkpoint the suite offers, compared "
-            "with an uninterrupted run (1x1-conv zero masks, final `.pdprune` iteration and "
-            "sparsity).", '', *table(rows, suites), '', '## By kill point', '',
-            *by_point(rows, suites), '', '## Refusals (one line each, exit 2)', '',
+            f"{kills} --seed {seed}` ({time.strftime('%Y-%m-%d')}, {seconds / 60:.0f} min on a "
+            "shared 2-core CPU): each run SIGKILLed once, resumed from the newest checkpoint the "
+            "suite offers, compared with an uninterrupted run (1x1-conv zero masks, final "
+            "`.pdprune` iteration and sparsity).", '', *table(rows, suites), '',
+            *[f"{note}" for note in notes], *([''] if notes else []),
+            '## By kill point', '', *by_point(rows, suites), '',
+            '## Refusals (one line each, exit 2)', '',
             *[f"- `{line}`" for line in refusals], '']
     if lost:
         text += ['## Lost', '', *lost, '']
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
         f.write('\n'.join(text))
+    with open(os.path.splitext(path)[0] + '.json', 'w') as f:
+        json.dump({'seed': seed, 'minutes': round(seconds / 60), 'notes': list(notes),
+                   'rows': rows}, f, indent=1)
+
+
+def earlier_rows(path, suites):
+    """Rows of ``<path>.json`` for the suites not run now (``--merge``), and its notes."""
+    try:
+        with open(os.path.splitext(path)[0] + '.json') as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return [], 0, []
+    return ([r for r in saved['rows'] if r['suite'] not in suites], saved.get('minutes', 0),
+            saved.get('notes', []))
 
 
 def main(argv=None):
@@ -438,6 +455,9 @@ def main(argv=None):
                         'unless --out is given')
     parser.add_argument('--out', default=None, help=f'report file (default {RESULTS})')
     parser.add_argument('--workdir', default=None, help='keep the runs here (default: a temp dir)')
+    parser.add_argument('--merge', action='store_true', help="keep the report's rows of the "
+                        "suites not run now (from its .json)")
+    parser.add_argument('--note', action='append', default=[], help='a line under the table')
     args = parser.parse_args(argv)
     suites = [s.strip() for s in args.suites.split(',') if s.strip()]
     unknown = [s for s in suites if s not in DEMOS]
@@ -451,13 +471,17 @@ def main(argv=None):
     data_dir = os.path.join(workdir, 'data')
     os.environ['PRUNE_PLUGIN_DATA'] = data_dir   # the demo data is generated there, once
     start = time.time()
+    kept, minutes, notes = earlier_rows(out, suites) if (args.merge and out) else ([], 0, [])
+    notes = notes + args.note
+    everything = [s for s in DEMOS if s in suites or any(r['suite'] == s for r in kept)]
     rows = []
     for suite in suites:
         suite_rows, _ = run_suite(suite, kills, args.seed, workdir, data_dir)
         rows += suite_rows
         if out:   # written after every suite: a long run keeps what it measured
-            write_report(rows, suites[:suites.index(suite) + 1], out, args.seed,
-                         time.time() - start)
+            done = [s for s in everything if s not in suites or s in suites[:suites.index(suite) + 1]]
+            write_report(sorted(kept + rows, key=lambda r: everything.index(r['suite'])), done,
+                         out, args.seed, minutes * 60 + time.time() - start, notes)
     print('\n'.join(table(rows, suites)))
     return 1 if any(r['outcome'] == 'lost' for r in rows) else 0
 
