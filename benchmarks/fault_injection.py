@@ -479,7 +479,8 @@ def main(argv=None):
         suite_rows, _ = run_suite(suite, kills, args.seed, workdir, data_dir)
         rows += suite_rows
         if out:   # written after every suite: a long run keeps what it measured
-            done = [s for s in everything if s not in suites or s in suites[:suites.index(suite) + 1]]
+            done = [s for s in everything
+                    if s not in suites or s in suites[:suites.index(suite) + 1]]
             write_report(sorted(kept + rows, key=lambda r: everything.index(r['suite'])), done,
                          out, args.seed, minutes * 60 + time.time() - start, notes)
     print('\n'.join(table(rows, suites)))

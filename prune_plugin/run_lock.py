@@ -71,7 +71,8 @@ def _alive(owner):
 
 def _me():
     return {'pid': os.getpid(), 'host': socket.gethostname(),
-            'started': time.strftime('%Y-%m-%d %H:%M:%S %Z'), 'proc_start': _proc_start(os.getpid())}
+            'started': time.strftime('%Y-%m-%d %H:%M:%S %Z'),
+            'proc_start': _proc_start(os.getpid())}
 
 
 def _read(path):

@@ -82,7 +82,8 @@ def test_the_same_command_twice_the_second_stops_and_the_first_finishes_intact(t
     demo = SegDemo(data_root())
     demo.prepare(str(tmp_path))
     out = str(tmp_path / 'out')
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': REPO, 'PRUNE_PLUGIN_DATA': data_root(),
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': REPO,
+           'PRUNE_PLUGIN_DATA': data_root(),
            'PRUNE_PLUGIN_FAULT_PAUSE': 'step:3', 'PRUNE_PLUGIN_FAULT_MARK': str(tmp_path / 'mark'),
            'PRUNE_PLUGIN_FAULT_CONTINUE': str(tmp_path / 'go_on')}
     first = subprocess.Popen(demo.command(out), cwd=tmp_path, env=env, stdout=subprocess.PIPE,

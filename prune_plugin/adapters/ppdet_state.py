@@ -99,6 +99,7 @@ def check_resume_files(weights_path):
     the save was cut short). Raises TornCheckpointError.
     """
     root = state_path(weights_path)[:-len(STATE_SUFFIX)]
-    siblings = glob.glob(os.path.join(glob.escape(os.path.dirname(root) or '.'), '*' + STATE_SUFFIX))
+    folder = glob.escape(os.path.dirname(root) or '.')
+    siblings = glob.glob(os.path.join(folder, '*' + STATE_SUFFIX))
     check_checkpoint(root + STATE_SUFFIX, [root + '.pdparams', root + '.pdopt'], [root + '.pdema'],
                      need_state=any(p != root + STATE_SUFFIX for p in siblings))

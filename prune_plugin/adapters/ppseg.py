@@ -59,8 +59,8 @@ def run_training(args):
                          to_static_training=args.to_static_training)
     done = resumed_iteration(args.resume_model)
     if done is not None and done >= cfg.iters:  # paddleseg's train fails after 0 iterations
-        raise PruneConfigError('--resume_model', args.resume_model, f"a checkpoint before the "
-                               f"run's last iteration (iters={cfg.iters}): nothing is left to train")
+        raise PruneConfigError('--resume_model', args.resume_model, "a checkpoint before the run's "
+                               f"last iteration (iters={cfg.iters}): nothing is left to train")
     acquire(args.save_dir)  # one run per save_dir (prune_plugin/run_lock.py)
     ppseg_args.apply_data_format(cfg, args.data_format)
     builder = SegBuilder(cfg)
