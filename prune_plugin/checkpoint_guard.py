@@ -83,13 +83,20 @@ def without_files(state):
 
 
 def _complete(path):
-    """Read ``path`` with the safe unpickler: a truncated or foreign file raises."""
+    """Read ``path`` (JSON such as PaddleClas's ``.pdstates``, else a pickle with the safe
+    unpickler): a truncated or foreign file raises."""
     from .report.safe_pickle import load
     try:
-        load(path)
+        with open(path, 'rb') as f:
+            is_json = f.read(1) == b'{'
+        if is_json:
+            with open(path, encoding='utf-8') as f:
+                json.load(f)
+        else:
+            load(path)
     except Exception as err:  # noqa: BLE001 - any failure means the file cannot be resumed from
         detail = ' '.join(str(err).split())[:120] or type(err).__name__
-        raise TornCheckpointError(path, f"not a complete Paddle file ({type(err).__name__}: "
+        raise TornCheckpointError(path, f"not a complete file ({type(err).__name__}: "
                                   f"{detail}); the save that wrote it was cut short? "
                                   f"{ADVICE}") from None
 

@@ -78,7 +78,8 @@ def test_a_complete_checkpoint_passes_and_its_state_keeps_the_iteration(tmp_path
     ('truncate', 'epoch_1.pdparams', 'is not the file epoch_1.pdprune was written with'),
     ('rewrite', 'epoch_1.pdopt', 'is not the file epoch_1.pdprune was written with'),
     ('remove', 'epoch_1.pdopt', 'missing beside epoch_1.pdparams, epoch_1.pdprune'),
-    ('no_state_truncated', 'epoch_1.pdparams', 'not a complete Paddle file'),
+    ('no_state_truncated', 'epoch_1.pdparams', 'not a complete file (UnpicklingError'),
+    ('no_state_json_cut', 'epoch_1.pdstates', 'not a complete file (JSONDecodeError'),
     ('no_state', 'epoch_1.pdprune', 'missing: the pruner state (iteration)'),
 ])
 def test_a_torn_checkpoint_is_refused_in_one_line_naming_the_file(tmp_path, damage, named, says):
@@ -91,11 +92,13 @@ def test_a_torn_checkpoint_is_refused_in_one_line_naming_the_file(tmp_path, dama
         paddle.save({'m': paddle.to_tensor([2.0])}, prefix + '.pdopt')
     if damage == 'remove':
         os.remove(prefix + '.pdopt')
+    if damage == 'no_state_json_cut':
+        (tmp_path / 'epoch_1.pdstates').write_text('{"epoch": 1, "best_')
     if damage.startswith('no_state'):
         os.remove(prefix + '.pdprune')
     with pytest.raises(TornCheckpointError) as err:
         check_checkpoint(prefix + '.pdprune', [prefix + '.pdparams', prefix + '.pdopt'],
-                         need_state=True)
+                         [prefix + '.pdstates'], need_state=True)
     message = str(err.value)
     assert message.startswith(os.path.join(str(tmp_path), named) + ': ')
     assert says in message and '\n' not in message
@@ -106,7 +109,9 @@ def test_a_state_of_an_older_version_without_fingerprints_is_accepted(tmp_path):
     prefix = _checkpoint(tmp_path)
     with open(prefix + '.pdprune', 'w') as f:
         json.dump({'iteration': 5}, f)
-    assert check_checkpoint(prefix + '.pdprune', [prefix + '.pdparams']) == {'iteration': 5}
+    (tmp_path / 'epoch_1.pdstates').write_text('{"epoch": 1, "best_top1": 0.5}')  # JSON
+    assert check_checkpoint(prefix + '.pdprune', [prefix + '.pdparams'],
+                            [prefix + '.pdopt', prefix + '.pdstates']) == {'iteration': 5}
 
 
 def test_every_demo_is_known():
