@@ -55,7 +55,7 @@ def write_state_file(path, state, weights_paths=()):
         ``path``.
     """
     pause_point('after_weights')
-    files = {os.path.basename(p): fingerprint(p) for p in weights_paths if os.path.isfile(p)}
+    files = {_key(path, p): fingerprint(p) for p in weights_paths if os.path.isfile(p)}
     content = dict(state)
     if files:
         content[FILES_KEY] = files
@@ -73,6 +73,20 @@ def write_state_file(path, state, weights_paths=()):
             os.remove(temporary)
         raise
     return path
+
+
+def _key(state_path, path):
+    """How the state names ``path``: its suffix after the state's own stem (``.pdparams``), so
+    a checkpoint renamed as a whole (``model_final.*`` -> ``0.*``) still matches; else its name."""
+    stem = os.path.splitext(os.path.basename(state_path))[0]
+    name = os.path.basename(path)
+    return name[len(stem):] if name.startswith(stem + '.') else name
+
+
+def _recorded_path(state_path, key):
+    if key.startswith('.'):
+        return os.path.splitext(state_path)[0] + key
+    return os.path.join(os.path.dirname(state_path), key)
 
 
 def without_files(state):
@@ -132,9 +146,10 @@ def check_checkpoint(state_path, required, optional=(), need_state=False):
                                       f"{ADVICE}")
     recorded = state.get(FILES_KEY) if isinstance(state, dict) else None
     recorded = recorded if isinstance(recorded, dict) else {}
-    folder = os.path.dirname(state_path)
-    for name, expected in recorded.items():
-        path = os.path.join(folder, name)
+    checked = set()
+    for key, expected in recorded.items():
+        path = _recorded_path(state_path, key)
+        checked.add(os.path.abspath(path))
         if not os.path.isfile(path):
             raise TornCheckpointError(path, f"missing, but {os.path.basename(state_path)} was "
                                       f"written with it; {ADVICE}")
@@ -143,7 +158,7 @@ def check_checkpoint(state_path, required, optional=(), need_state=False):
                                       "was written with (a later save of this checkpoint was "
                                       f"cut short?); {ADVICE}")
     for path in list(required) + [p for p in optional if os.path.isfile(p)]:
-        if os.path.basename(path) not in recorded:
+        if os.path.abspath(path) not in checked:
             _complete(path)
     if need_state and state is None and not os.path.isfile(state_path):
         raise TornCheckpointError(state_path, "missing: the pruner state (iteration) of this "

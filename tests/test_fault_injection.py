@@ -67,8 +67,7 @@ def _checkpoint(tmp_path):
 def test_a_complete_checkpoint_passes_and_its_state_keeps_the_iteration(tmp_path):
     prefix = _checkpoint(tmp_path)
     state = check_checkpoint(prefix + '.pdprune', [prefix + '.pdparams', prefix + '.pdopt'])
-    assert state['iteration'] == 5 and sorted(state['files']) == ['epoch_1.pdopt',
-                                                                  'epoch_1.pdparams']
+    assert state['iteration'] == 5 and sorted(state['files']) == ['.pdopt', '.pdparams']
     assert masks(load_weights(prefix + '.pdparams')) == {}      # 2-D: not a 1x1 conv
     assert sorted(os.listdir(tmp_path)) == ['epoch_1.pdopt', 'epoch_1.pdparams',
                                             'epoch_1.pdprune']  # no temporary file left
@@ -103,6 +102,15 @@ def test_a_torn_checkpoint_is_refused_in_one_line_naming_the_file(tmp_path, dama
     assert message.startswith(os.path.join(str(tmp_path), named) + ': ')
     assert says in message and '\n' not in message
     assert message.endswith('resume from the checkpoint before it')
+
+
+def test_a_checkpoint_renamed_as_a_whole_still_matches_its_state(tmp_path):
+    prefix = _checkpoint(tmp_path)
+    for ext in ('pdparams', 'pdopt', 'pdprune'):
+        os.rename(f"{prefix}.{ext}", tmp_path / f"0.{ext}")
+    renamed = str(tmp_path / '0')
+    assert check_checkpoint(renamed + '.pdprune', [renamed + '.pdparams', renamed + '.pdopt'],
+                            need_state=True)['iteration'] == 5
 
 
 def test_a_state_of_an_older_version_without_fingerprints_is_accepted(tmp_path):
