@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from . import __version__, fault_hook
+from . import __version__, fault_hook, run_lock
 from .config_files import ConfigFileError
 from .core.errors import PruneConfigError
 from .registry import RegistryError
@@ -128,6 +128,7 @@ def run(command, argv=None, prog=None):
         return getattr(adapter, f"{command}_main")(argv) or 0
     except (_UsageError, ConfigFileError, SuiteNotFoundError, PruneConfigError,
             RegistryError, ImportError) as err:
+        run_lock.release_all()  # bad input found after the lock was taken: leave nothing behind
         message = str(err)
         print(message if message.startswith('usage:') else f"error: {message}", file=sys.stderr)
         return 2

@@ -104,8 +104,9 @@ def acquire(folder):
         return None
     folder = os.path.abspath(folder)
     path = os.path.join(folder, LOCK_NAME)
-    if _held.get(path):
+    if path in _held:
         return path
+    created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
     for _ in range(3):
         try:
@@ -136,17 +137,28 @@ def acquire(folder):
         break
     else:
         raise RunLockError(folder, _read(path))
-    _held[path] = True
+    _held[path] = {'created': created}
     atexit.register(release, path)
     return path
 
 
 def release(path):
-    """Remove the lock file at ``path`` if this process holds it."""
-    if not _held.pop(path, None):
+    """Remove the lock file at ``path`` if this process holds it (and the folder, if the lock
+    created it and nothing else was written there: a run stopped by bad input leaves nothing)."""
+    held = _held.pop(path, None)
+    if not held:
         return
     if _is_mine(_read(path)):
         try:
             os.remove(path)
         except FileNotFoundError:
             pass
+    folder = os.path.dirname(path)
+    if held.get('created') and os.path.isdir(folder) and not os.listdir(folder):
+        os.rmdir(folder)
+
+
+def release_all():
+    """Release every lock this process holds (a command that stopped on an error)."""
+    for path in list(_held):
+        release(path)

@@ -51,10 +51,8 @@ def read_state(checkpoint_folder):
         PruneConfigError: the file is there but is not the JSON the plugin writes.
     """
     path = state_path(checkpoint_folder)
-    if os.path.isdir(checkpoint_folder):  # paddleseg's resume reads both files: refuse a torn one
-        check_checkpoint(path, [os.path.join(checkpoint_folder, name)
-                                for name in ('model.pdparams', 'model.pdopt')])
     if not os.path.isfile(path):
+        _check_files(checkpoint_folder)
         return None
     try:
         with open(path) as f:
@@ -64,7 +62,15 @@ def read_state(checkpoint_folder):
                                "the JSON pruner state prune_plugin writes") from None
     if not isinstance(state, dict) or not isinstance(state.get('iteration'), int):
         raise PruneConfigError(path, state, "a JSON object {\"iteration\": int}")
+    _check_files(checkpoint_folder)
     return state
+
+
+def _check_files(checkpoint_folder):
+    """paddleseg's resume reads both files: refuse a torn checkpoint in one line."""
+    if os.path.isdir(checkpoint_folder):
+        check_checkpoint(state_path(checkpoint_folder), [
+            os.path.join(checkpoint_folder, name) for name in ('model.pdparams', 'model.pdopt')])
 
 
 def resumed_iteration(resume_model):
