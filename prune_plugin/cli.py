@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from . import __version__, fault_hook, run_lock
 from .config_files import ConfigFileError
 from .core.errors import PruneConfigError
 from .registry import RegistryError
@@ -124,9 +124,11 @@ def run(command, argv=None, prog=None):
                 return 0
             raise _UsageError(f"usage: {prog} -c CONFIG [suite options] (-h for help)")
         adapter, _ = prepare_suite(config)
+        fault_hook.install()  # a test hook: does nothing unless PRUNE_PLUGIN_FAULT_PAUSE is set
         return getattr(adapter, f"{command}_main")(argv) or 0
     except (_UsageError, ConfigFileError, SuiteNotFoundError, PruneConfigError,
             RegistryError, ImportError) as err:
+        run_lock.release_all()  # bad input found after the lock was taken: leave nothing behind
         message = str(err)
         print(message if message.startswith('usage:') else f"error: {message}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ import os
 
 import paddle
 
+from .checkpoint_guard import without_files, write_state_file
 from .core.errors import PruneConfigError
 from .core.plan import check_steps_per_epoch, run_plan, run_result
 from .core.spec import PruneSpec
@@ -43,23 +44,20 @@ def pruner_state_path(checkpoint_prefix):
     return f"{checkpoint_prefix}{STATE_SUFFIX}"
 
 
-def save_pruner_state(pruner, checkpoint_prefix):
-    """Write ``pruner.state_dict()`` beside the checkpoint ``<prefix>.pdparams``.
+def save_pruner_state(pruner, checkpoint_prefix, weights_suffixes=()):
+    """Write ``pruner.state_dict()`` beside the checkpoint ``<prefix>.pdparams`` (atomically).
 
     Args:
         pruner: An ``UnstructuredPruner`` or ``GMPUnstructuredPruner``.
         checkpoint_prefix: The path the checkpoint was saved to, without extension.
+        weights_suffixes: Files ``<prefix><suffix>`` already written: their fingerprints go into
+            the state, so a resume refuses weights the state was not written with.
 
     Returns:
         The path written.
     """
-    path = pruner_state_path(checkpoint_prefix)
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(pruner.state_dict(), f)
-    return path
+    return write_state_file(pruner_state_path(checkpoint_prefix), pruner.state_dict(),
+                            [f"{checkpoint_prefix}{suffix}" for suffix in weights_suffixes])
 
 
 def load_pruner_state(checkpoint_prefix):
@@ -75,7 +73,7 @@ def load_pruner_state(checkpoint_prefix):
             f"{path} not found: the pruner state (iteration) of checkpoint {checkpoint_prefix} is "
             "needed to continue the pruning schedule")
     with open(path) as f:
-        return json.load(f)
+        return without_files(json.load(f))
 
 
 def _is_rank0():

@@ -1,5 +1,6 @@
 """PaddleClas adapter: real training on the digits data (MobileNetV1_x0_25, 5 steps/epoch)."""
 import io
+import json
 import os
 from contextlib import redirect_stdout
 
@@ -98,7 +99,10 @@ def test_gmp_checkpoints_follow_schedule_and_load_without_plugin(gmp_run):
         ratio = pruner.ratio_at(epoch * STEPS_PER_EPOCH - 1)  # after the epoch's last update
         assert zeros == round(ratio * total), (epoch, ratio)
         with open(f"{prefix}.pdprune") as f:
-            assert f.read().strip() == '{"iteration": %d}' % (epoch * STEPS_PER_EPOCH)
+            state = json.load(f)
+        assert state['iteration'] == epoch * STEPS_PER_EPOCH
+        # written after the weights, optimizer and epoch files, whose fingerprints it holds
+        assert sorted(state['files']) == ['.pdopt', '.pdparams', '.pdstates']
     assert pruner.ratio_at(4) == pytest.approx(0.15 + 0.6 * (1 - 0.6 ** 3))  # pruning step 2 of 5
     assert pruner.ratio_at(14) == 0.75
     assert result['total_sparse_conv1x1'] == pytest.approx(0.75, abs=1e-6)

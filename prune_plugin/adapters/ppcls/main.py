@@ -23,6 +23,7 @@ import os
 import sys
 
 from ...core.errors import PruneConfigError
+from ...run_lock import acquire
 from ...suites import activated_clone
 
 logger = logging.getLogger('prune_plugin')
@@ -119,6 +120,7 @@ def train_main(argv):
     cfg, spec = _load('train', argv)
     setup_runtime(cfg)
     out_root = os.path.join(cfg['Global']['output_dir'], cfg['Arch']['name'])
+    acquire(out_root)  # one run per output folder (prune_plugin/run_lock.py)
     if not cfg['Global'].get('compare_dense'):
         result = train(cfg, spec)
         if is_rank0() and result['top1'] is not None:

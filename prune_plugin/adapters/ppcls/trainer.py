@@ -20,6 +20,7 @@ import numpy as np
 import paddle
 from paddle.static import InputSpec
 
+from ...checkpoint_guard import check_checkpoint
 from ...core.plan import check_steps_per_epoch
 from ...core.stats import total_sparse, total_sparse_conv1x1
 from ...hapi_callback import PruneCallback, save_pruner_state
@@ -27,6 +28,8 @@ from ...report.safe_pickle import load_numpy
 from .config import amp_settings
 from .data import build_dataloader
 from .optim import build_loss, build_metrics, build_optimizer
+
+RESUME_SUFFIXES = ('.pdparams', '.pdopt', '.pdstates')  # written before .pdprune
 
 logger = logging.getLogger('prune_plugin')
 
@@ -143,7 +146,7 @@ class ClsCheckpoint(paddle.callbacks.ModelCheckpoint):
         with open(f"{prefix}.pdstates", 'w') as f:
             json.dump({'epoch': global_epoch, 'best_top1': self.best_top1}, f)
         if self.prune_callback is not None:
-            save_pruner_state(self.prune_callback.pruner, prefix)
+            save_pruner_state(self.prune_callback.pruner, prefix, RESUME_SUFFIXES)
 
     def on_epoch_end(self, epoch, logs=None):
         global_epoch = self.start_epoch + epoch + 1
@@ -241,7 +244,9 @@ def train(cfg, spec, output_dir=None):
                     "off (fp32" + (", AMP.use_amp is false)" if cfg.get('AMP') else ")"))
     resume = glob.get('checkpoints')
     states = {'epoch': 0, 'best_top1': 0.0}
-    if resume:
+    if resume:  # a torn checkpoint (or a pruned run's without its state): one line, exit 2
+        check_checkpoint(f"{resume}.pdprune", [f"{resume}.pdparams"],
+                         [f"{resume}{s}" for s in RESUME_SUFFIXES[1:]], need_state=bool(spec))
         load_checkpoint(model, resume)
         states = _read_states(resume)
         if is_rank0():

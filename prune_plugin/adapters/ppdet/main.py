@@ -25,9 +25,11 @@ from ppdet.utils.check import check_config
 from ppdet.utils.logger import setup_logger
 
 from ...core.errors import PruneConfigError
+from ...run_lock import acquire
+from .callback import _checkpointer_of
 from .args import FlagError, check_flags, parse_flags
 from .config import load_ppdet_config
-from .state import read_state, weights_file
+from .state import check_resume_files, read_state, weights_file
 from .trainer import PruneTrainer
 
 logger = setup_logger('prune_plugin.ppdet')
@@ -79,6 +81,8 @@ def _check_weights(path, what):
 
 def _check_resume(path):
     _check_weights(path, '-r')
+    if not _is_url(path):
+        check_resume_files(str(path))
     try:
         return read_state(path)
     except ValueError as err:
@@ -120,6 +124,7 @@ def train_main(argv):
     if flags.seed is not None:
         set_random_seed(flags.seed)
     trainer = PruneTrainer(cfg, mode='train', prune_spec=spec)
+    acquire(_checkpointer_of(trainer).save_dir if _checkpointer_of(trainer) else cfg.save_dir)
     if flags.resume is not None:
         trainer.resume_weights(flags.resume)
     elif cfg.get('pretrain_weights'):

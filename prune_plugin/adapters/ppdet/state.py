@@ -13,9 +13,11 @@ state lands beside the weights in every layout, and ``-r <weights>`` finds it th
 The state file ``<save_name>.pdprune`` is JSON (``iteration``, ``epoch``, ``sparsity``); it is
 written atomically (a temporary file renamed over it) and only after the weights it describes.
 """
+import glob
 import json
 import os
-import tempfile
+
+from ...checkpoint_guard import check_checkpoint, without_files, write_state_file
 
 STATE_SUFFIX = '.pdprune'
 WEIGHT_SUFFIXES = ('.pdparams', '.pdopt', '.pdema', '.pdstates')
@@ -60,22 +62,12 @@ def file_stamp(path):
 def write_state(weights_path, state):
     """Write ``state`` as ``<weights>.pdprune`` atomically: a temporary file renamed over it.
 
-    A crash leaves either the previous state file or the new one, never half a file.
+    A crash leaves either the previous state file or the new one, never half a file; the
+    file records the fingerprints of the weights files beside it (:mod:`..checkpoint_guard`).
     """
-    path = state_path(weights_path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix='.pdprune-', dir=folder)
-    try:
-        with os.fdopen(handle, 'w') as f:
-            json.dump(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    return path
+    root = state_path(weights_path)[:-len(STATE_SUFFIX)]
+    return write_state_file(state_path(weights_path), state,
+                            [root + suffix for suffix in WEIGHT_SUFFIXES])
 
 
 def read_state(weights_path):
@@ -95,4 +87,19 @@ def read_state(weights_path):
     iteration = state.get('iteration') if isinstance(state, dict) else None
     if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
         raise ValueError(f"{path}: expected {{'iteration': int >= 0, ...}}, got {state!r}")
-    return state
+    return without_files(state)
+
+
+def check_resume_files(weights_path):
+    """Refuse (one line naming the file) a checkpoint ``-r`` cannot resume exactly.
+
+    ppdet's resume reads ``.pdparams``, ``.pdopt`` (its epoch; without it ppdet silently starts
+    at epoch 0) and ``.pdema`` when present. Without a ``.pdprune`` the iteration is derived
+    from the epoch, unless other checkpoints of the folder have one (the plugin wrote this run:
+    the save was cut short). Raises TornCheckpointError.
+    """
+    root = state_path(weights_path)[:-len(STATE_SUFFIX)]
+    folder = glob.escape(os.path.dirname(root) or '.')
+    siblings = glob.glob(os.path.join(folder, '*' + STATE_SUFFIX))
+    check_checkpoint(root + STATE_SUFFIX, [root + '.pdparams', root + '.pdopt'], [root + '.pdema'],
+                     need_state=any(p != root + STATE_SUFFIX for p in siblings))

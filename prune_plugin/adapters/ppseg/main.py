@@ -17,11 +17,14 @@ from paddleseg.core import evaluate, train
 from paddleseg.cvlibs import SegBuilder
 from paddleseg.utils import utils as seg_utils
 
+from ...core.errors import PruneConfigError
+from ...run_lock import acquire
 from . import args as ppseg_args
 from .attach import mask_digest
 from .config import PruneSegConfig
 from .export import export_inference_model
 from .hook import attach_pruner, checkpoint_sparsity, prepare_paddleseg
+from .state import resumed_iteration
 
 logger = logging.getLogger('prune_plugin')
 
@@ -54,6 +57,11 @@ def run_training(args):
     cfg = PruneSegConfig(args.config, learning_rate=args.learning_rate, iters=args.iters,
                          batch_size=args.batch_size, opts=args.opts,
                          to_static_training=args.to_static_training)
+    done = resumed_iteration(args.resume_model)
+    if done is not None and done >= cfg.iters:  # paddleseg's train fails after 0 iterations
+        raise PruneConfigError('--resume_model', args.resume_model, "a checkpoint before the run's "
+                               f"last iteration (iters={cfg.iters}): nothing is left to train")
+    acquire(args.save_dir)  # one run per save_dir (prune_plugin/run_lock.py)
     ppseg_args.apply_data_format(cfg, args.data_format)
     builder = SegBuilder(cfg)
     _show(cfg)

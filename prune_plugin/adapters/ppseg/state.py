@@ -15,6 +15,7 @@ The checkpoint folder is deleted with its state when paddleseg drops old checkpo
 import json
 import os
 
+from ...checkpoint_guard import check_checkpoint, without_files, write_state_file
 from ...core.errors import PruneConfigError
 
 STATE_NAME = 'model.pdprune'
@@ -38,10 +39,9 @@ def write_state(checkpoint_folder, state):
     Returns:
         The path written.
     """
-    path = state_path(checkpoint_folder)
-    with open(path, 'w') as f:
-        json.dump(state, f)
-    return path
+    # paddleseg has written model.pdparams (not yet model.pdopt): its fingerprint is recorded
+    return write_state_file(state_path(checkpoint_folder), state,
+                            [os.path.join(checkpoint_folder, 'model.pdparams')])
 
 
 def read_state(checkpoint_folder):
@@ -52,16 +52,25 @@ def read_state(checkpoint_folder):
     """
     path = state_path(checkpoint_folder)
     if not os.path.isfile(path):
+        _check_files(checkpoint_folder)
         return None
     try:
         with open(path) as f:
-            state = json.load(f)
+            state = without_files(json.load(f))
     except (OSError, ValueError) as err:
         raise PruneConfigError(path, ' '.join(str(err).split()),
                                "the JSON pruner state prune_plugin writes") from None
     if not isinstance(state, dict) or not isinstance(state.get('iteration'), int):
         raise PruneConfigError(path, state, "a JSON object {\"iteration\": int}")
+    _check_files(checkpoint_folder)
     return state
+
+
+def _check_files(checkpoint_folder):
+    """paddleseg's resume reads both files: refuse a torn checkpoint in one line."""
+    if os.path.isdir(checkpoint_folder):
+        check_checkpoint(state_path(checkpoint_folder), [
+            os.path.join(checkpoint_folder, name) for name in ('model.pdparams', 'model.pdopt')])
 
 
 def resumed_iteration(resume_model):
