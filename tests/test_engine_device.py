@@ -309,3 +309,27 @@ def test_device_and_host_prune_events_agree_through_gmp_training(monkeypatch, mo
     assert len(used) == 3 * len(pruner.params)  # the device path ran every event
     for name, mask in masks['host'].items():
         np.testing.assert_array_equal(masks['device'][name], mask, name)
+
+
+@pytest.mark.parametrize('threads', ['1', '2', '3'])
+def test_many_tensors_spread_over_host_threads_give_the_same_result(monkeypatch, threads):
+    """A model's step: the tensors are shared out among threads; every one is done, exactly."""
+    monkeypatch.setenv('PRUNE_PLUGIN_CPU_THREADS', threads)
+    assert kernels.host_threads() == int(threads)
+    rng = np.random.RandomState(1)
+    sizes = [kernels.HOST_PARALLEL_MIN // 2, 300_000, 70_000, 5, kernels.HOST_PARALLEL_MIN]
+    weights = [(rng.randn(n) * 0.1).astype('float32') for n in sizes]
+    keeps = [rng.rand(n) > 0.4 for n in sizes]
+    tensors = [(paddle.to_tensor(w), paddle.to_tensor(k)) for w, k in zip(weights, keeps)]
+    tensors.append((paddle.to_tensor(weights[2]).astype('bfloat16'),
+                    paddle.to_tensor(keeps[2])))  # not a host view: paddle ops, same result
+    kernels.narrow_and_zero_many(tensors, 0.05)
+    for (weight, keep), w, k in zip(tensors, weights + [weights[2]], keeps + [keeps[2]]):
+        expected = k & (np.abs(w) >= np.float32(0.05)) if weight.dtype == paddle.float32 else \
+            k & (np.abs(tensors[-1][0].astype('float32').numpy()) >= np.float32(0.05))
+        np.testing.assert_array_equal(keep.numpy(), expected)
+        assert int((weight.astype('float32').numpy() != 0).sum()) == int((expected & (w != 0)).sum())
+    more = [(paddle.to_tensor(w), paddle.to_tensor(k)) for w, k in zip(weights, keeps)]
+    kernels.zero_pruned_many(more)
+    for (weight, _), w, k in zip(more, weights, keeps):
+        np.testing.assert_array_equal(weight.numpy(), np.where(k, w, 0))

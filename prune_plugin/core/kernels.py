@@ -14,7 +14,9 @@ launches, and nothing crosses to the host.
 """
 import ctypes
 import math
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import paddle
@@ -23,6 +25,48 @@ CPU_SLICE = 1 << 17
 HOST_SLICE = 1 << 16  # 256 KiB of float32 scratch: stays in L2
 _HOST_TYPES = {paddle.float32: (ctypes.c_float, np.float32), paddle.bool: (ctypes.c_bool, np.bool_)}
 _scratch = threading.local()
+# Many tensors at once (a model's step) are spread over host threads when they hold at least
+# this many weights: numpy releases the GIL, and Paddle's own CPU threads are idle between steps.
+HOST_PARALLEL_MIN = 1 << 20
+_pool = {}
+
+
+def host_threads():
+    """Threads for host-side work: ``$PRUNE_PLUGIN_CPU_THREADS``, else the usable cores (<= 4)."""
+    value = os.environ.get('PRUNE_PLUGIN_CPU_THREADS', '')
+    if value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _spread(items, work):
+    """Run ``work(*item)`` for every item, the host threads taking balanced shares by size."""
+    threads = host_threads()
+    total = sum(item[0].size for item in items)
+    if threads == 1 or total < HOST_PARALLEL_MIN or len(items) < 2:
+        for item in items:
+            work(*item)
+        return
+    shares, sizes = [[] for _ in range(threads)], [0] * threads
+    for item in sorted(items, key=lambda item: -item[0].size):
+        least = sizes.index(min(sizes))
+        shares[least].append(item)
+        sizes[least] += item[0].size
+    if threads not in _pool:
+        _pool[threads] = ThreadPoolExecutor(threads - 1, thread_name_prefix='prune_plugin')
+    futures = [_pool[threads].submit(_run_share, share, work) for share in shares[1:] if share]
+    _run_share(shares[0], work)
+    for future in futures:
+        future.result()
+
+
+def _run_share(share, work):
+    for item in share:
+        work(*item)
 
 
 def host_view(tensor):
@@ -119,11 +163,41 @@ def zero_pruned(tensor, keep):
     """
     pair = _host_pair(tensor, keep)
     if pair is not None:
-        np.multiply(pair[0], pair[1], out=pair[0])
+        _host_zero(*pair)
         return
     with paddle.no_grad():
         for part, keep_part in _slices(tensor, keep):
             part.multiply_(as_multiplier(keep_part, part.dtype))
+
+
+def _host_zero(weight, keep):
+    np.multiply(weight, keep, out=weight)
+
+
+def zero_pruned_many(pairs):
+    """:func:`zero_pruned` for every ``(tensor, keep)`` of ``pairs`` (host views spread over
+    threads on CPU)."""
+    host = []
+    for tensor, keep in pairs:
+        pair = _host_pair(tensor, keep)
+        if pair is None:
+            zero_pruned(tensor, keep)
+        else:
+            host.append(pair)
+    _spread(host, _host_zero)
+
+
+def narrow_and_zero_many(pairs, threshold):
+    """:func:`narrow_and_zero` for every ``(weight, keep)`` of ``pairs`` (host views spread over
+    threads on CPU)."""
+    host = []
+    for weight, keep in pairs:
+        pair = _host_pair(weight, keep)
+        if pair is None:
+            narrow_and_zero(weight, keep, threshold)
+        else:
+            host.append(pair)
+    _spread(host, lambda weight, keep: _host_narrow_and_zero(weight, keep, threshold))
 
 
 def narrow_and_zero(weight, keep, threshold):

@@ -166,32 +166,38 @@ class UnstructuredPruner(PruneEvents):
         ``step()`` calls it after every optimizer update, so whatever the optimizer did (momentum,
         Adam moments, weight decay), a pruned weight is exactly 0 when the step ends.
         """
+        pairs = []
         for p in self.params:
             keep = self._masks.get(p.name)
             if keep is not None:
-                self._zero_weight(p, keep)
+                pairs.append((p.param, keep))
+                master = self._master_of(p)
+                if master is not None:
+                    pairs.append((master, keep))
+        kernels.zero_pruned_many(pairs)
 
-    def _zero_weight(self, p, keep, weight_done=False):
-        if not weight_done:
-            kernels.zero_pruned(p.param, keep)
+    def _zero_weight(self, p, keep):
+        kernels.zero_pruned(p.param, keep)
         master = self._master_of(p)
         if master is not None:
             kernels.zero_pruned(master, keep)
 
     def _narrow_threshold_masks(self):
         """Threshold mode between events: ``keep &= |w| >= threshold`` and zero, on device."""
-        for p in self.params:
+        if self.sparse_block == (1, 1):
+            kernels.narrow_and_zero_many([(p.param, self._masks[p.name]) for p in self.params],
+                                         self.threshold)
+            masters = [(self._master_of(p), self._masks[p.name]) for p in self.params]
+            kernels.zero_pruned_many([pair for pair in masters if pair[0] is not None])
+            self._mask_version += 1
+            return
+        for p in self.params:  # blocks: score the units, narrow, expand back
             keep = self._masks[p.name]
-            if self.sparse_block == (1, 1):
-                kernels.narrow_and_zero(p.param, keep, self.threshold)
-                self._zero_weight(p, keep, weight_done=True)
-            else:
-                units = unit_scores(DEVICE, p.param, keep, self.sparse_block, p.out_axis,
-                                    p.in_axis)
-                narrowed = self._expand(DEVICE, p, units, kept_units(DEVICE, units.scores,
-                                                                      self.threshold, 0))
-                self._masks[p.name] = DEVICE.to_mask(narrowed & keep, p.param)
-                self._zero_weight(p, self._masks[p.name])
+            units = unit_scores(DEVICE, p.param, keep, self.sparse_block, p.out_axis, p.in_axis)
+            narrowed = self._expand(DEVICE, p, units, kept_units(DEVICE, units.scores,
+                                                                  self.threshold, 0))
+            self._masks[p.name] = DEVICE.to_mask(narrowed & keep, p.param)
+            self._zero_weight(p, self._masks[p.name])
         self._mask_version += 1
 
     # ----- masks out ---------------------------------------------------------------------
