@@ -29,10 +29,11 @@ import os
 from _common import (RESULTS_DIR, build_mobilenet_v1, build_yolov3_mobilenet_v1, count_params,
                      engine_version, quiet_logs)
 from engine_overhead_measure import (HostCrossingCounter, load_baseline_engine, measure_events,
-                                     measure_memory, measure_steady_steps)
+                                     measure_memory, measure_steady_steps, timed)
 from engine_overhead_report import render
 from engine_overhead_training import measure_training_overhead
 
+import numpy as np  # noqa: E402
 import paddle  # noqa: E402  (after _common, which puts the repository on sys.path)
 
 
@@ -83,6 +84,14 @@ def _set_device(device):
     paddle.set_device(device)
 
 
+def copy_bandwidth(megabytes=256, repeats=5):
+    """Bytes per second that numpy's ``copyto`` reads plus writes (best of ``repeats``)."""
+    source = np.ones(megabytes * (1 << 20) // 4, np.float32)
+    target = np.empty_like(source)
+    best = min(timed(np.copyto, target, source) for _ in range(repeats))
+    return 2 * source.nbytes / best
+
+
 def main(argv=None):
     args = parse_args(argv)
     _set_device(args.device)
@@ -103,6 +112,7 @@ def main(argv=None):
         step_rows += measure_steady_steps(name, model, args.step_repeats, 3, counter, baseline)
     overhead = measure_training_overhead(args.steps, args.batch, args.size, args.scale)
     args.engine = engine_version()
+    args.copy_bandwidth = copy_bandwidth() if args.device == 'cpu' else None
     report, _ = render(event_rows, step_rows, memory_rows, overhead, args)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as handle:
