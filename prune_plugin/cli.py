@@ -139,6 +139,9 @@ def run(command, argv=None, prog=None):
         message = str(err)
         print(message if message.startswith('usage:') else f"error: {message}", file=sys.stderr)
         return 2
+    except onnx_export.OnnxConversionError as err:   # the Paddle export itself is done
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
 
 def main(argv=None):

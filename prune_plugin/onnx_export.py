@@ -35,6 +35,10 @@ class OnnxExportError(ValueError):
     """``--format`` is bad, or the ONNX file to write already exists (one line, exit 2)."""
 
 
+class OnnxConversionError(RuntimeError):
+    """paddle2onnx failed on the exported program (one line, exit 1; the Paddle files stay)."""
+
+
 def pop_format(argv):
     """Split ``--format FMT`` / ``--format=FMT`` off the suite's arguments.
 
@@ -148,16 +152,15 @@ def convert(prefix, opset=OPSET):
     scratch = tempfile.mkdtemp(prefix='.onnx-', dir=folder)
     partial = os.path.join(scratch, os.path.basename(target))
     try:
-        try:
-            paddle2onnx.export(program, prefix + '.pdiparams', save_file=partial,
-                               opset_version=opset, auto_upgrade_opset=True,
-                               enable_onnx_checker=True, optimize_tool='None')
-        except Exception as err:  # noqa: BLE001 - the converter's own errors, one line
-            lines = str(err).strip().splitlines()
-            raise RuntimeError(f"paddle2onnx could not convert {program}: "
-                               f"{type(err).__name__}: {lines[-1] if lines else ''}") from err
-        if not os.path.isfile(partial):
-            raise RuntimeError(f"paddle2onnx wrote no ONNX file for {program}")
+        source = _interp_scales_as_f32(program, scratch)
+        errors = _run_quietly_failing(lambda: paddle2onnx.export(
+            source, prefix + '.pdiparams', save_file=partial, opset_version=opset,
+            auto_upgrade_opset=True, enable_onnx_checker=True, optimize_tool='None'))
+        if errors or not os.path.isfile(partial):
+            raise OnnxConversionError(
+                f"paddle2onnx {paddle2onnx.__version__} cannot convert {program}: "
+                f"{errors[0] if errors else 'it wrote no file'} (the Paddle export next to it "
+                "is complete)")
         zeros, total = _check_zeros(load_inference_model(prefix).arrays,
                                     load_onnx_model(partial).arrays, program, partial)
         if os.path.lexists(target):
@@ -190,3 +193,83 @@ def _check_zeros(paddle_arrays, onnx_arrays, program, onnx_path):
     if total == 0:
         raise RuntimeError(f"{onnx_path}: none of the weights of {program} found by name")
     return zeros, total
+
+
+_INTERP_OPS = ('nearest_interp', 'bilinear_interp', 'bicubic_interp', 'linear_interp',
+               'trilinear_interp')
+
+
+def _interp_scales_as_f32(program, scratch):
+    """A copy of a PIR JSON program whose interpolation ``scale`` arrays are float32.
+
+    Paddle 3.3 records ``nn.Upsample(scale_factor=2)``'s ``scale`` as float64 (``0.a_f64``);
+    paddle2onnx 2.1.0 accepts only float32 there ("the 0th elementwise MUST be
+    ir::FloatAttribute", PicoDet's CSPPAN). Values exact in float32 are rewritten (the same
+    numbers); anything else, and ``.pdmodel`` programs, are converted as they are.
+
+    Returns:
+        The path to convert: the copy in ``scratch`` or ``program`` itself.
+    """
+    import json
+
+    import numpy as np
+
+    if not program.endswith('.json'):
+        return program
+    with open(program, encoding='utf-8') as f:
+        tree = json.load(f)
+    changed = []
+
+    def visit(node):
+        if isinstance(node, dict):
+            if str(node.get('#', '')).split('.')[-1] in _INTERP_OPS:
+                for attr in node.get('A') or []:
+                    value = attr.get('AT', {}) if isinstance(attr, dict) else {}
+                    items = value.get('D') if value.get('#') == '0.a_array' else None
+                    if attr.get('N') == 'scale' and isinstance(items, list) and all(
+                            isinstance(i, dict) and i.get('#') == '0.a_f64'
+                            and float(np.float32(i.get('D'))) == i.get('D') for i in items):
+                        for item in items:
+                            item['#'] = '0.a_f32'
+                        changed.append(attr)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(tree)
+    if not changed:
+        return program
+    copy = os.path.join(scratch, os.path.basename(program))
+    with open(copy, 'w', encoding='utf-8') as f:
+        json.dump(tree, f)
+    logger.info("prune_plugin: %d interpolation scale(s) passed to paddle2onnx as float32 "
+                "(same values)", len(changed))
+    return copy
+
+
+def _run_quietly_failing(call):
+    """Run a paddle2onnx call; its errors as a list of lines instead of ``sys.exit(-1)``.
+
+    paddle2onnx 2.1.0 reports a failed conversion with ``logging.error``, which exits the
+    process; here the message is kept and the process goes on.
+    """
+    from paddle2onnx.utils import logging as p2o_logging
+
+    errors = []
+    original = p2o_logging.error
+
+    def record(message='', use_color=True, exit=True):   # noqa: A002 - paddle2onnx's name
+        if message:
+            errors.append(' '.join(str(message).split())[:300])
+        original(message=message, use_color=use_color, exit=False)
+
+    p2o_logging.error = record
+    try:
+        call()
+    except Exception as err:  # noqa: BLE001 - the converter's own errors, one line
+        errors.append(f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
+    finally:
+        p2o_logging.error = original
+    return [e for e in errors if e != 'None']
