@@ -234,6 +234,36 @@ def test_prune_report_without_onnx_is_one_line(tmp_path, exported):
         "'onnx'): run `pip install 'prune_plugin[onnx]'` or `pip install onnx`"]
 
 
+def test_prune_report_refuses_bad_onnx_files_in_one_line(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    (tmp_path / 'noise.onnx').write_bytes(np.random.RandomState(0).bytes(3000))
+    (tmp_path / 'secret.bin').write_bytes(b'\0' * 64)
+    (tmp_path / 'inner').mkdir()
+    weight = numpy_helper.from_array(np.zeros((4, 4, 1, 1), 'float32'), 'w')
+    weight.ClearField('raw_data')
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (('location', '../secret.bin'), ('length', '64')):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node('Conv', ['x', 'w'], ['y'])], 'g',
+                              [helper.make_tensor_value_info('x', 1, [1, 4, 2, 2])],
+                              [helper.make_tensor_value_info('y', 1, None)], [weight])
+    onnx.save(helper.make_model(graph), str(tmp_path / 'inner' / 'outside.onnx'))
+    expected = {
+        'noise.onnx': "noise.onnx: not an ONNX model (DecodeError)",
+        'inner/outside.onnx': "inner/outside.onnx: cannot read its external data (ValidationError: "
+                              "Data of TensorProto ( tensor name: w) should be file inside the "
+                              f"{tmp_path / 'inner'}, but the '../secret.bin' points outside the "
+                              "directory)",
+        'missing.onnx': "missing.onnx: no such file or directory"}
+    for name, message in expected.items():
+        result = run(['report', name], tmp_path)
+        assert (result.returncode, result.stderr.strip().splitlines()) == (
+            2, [f"prune-report: error: {message}"]), name
+
+
 def test_inference_benchmark_quick_with_onnxruntime(tmp_path):
     out, work = tmp_path / 'results', tmp_path / 'work'
     result = subprocess.run([sys.executable, os.path.join(REPO, 'benchmarks', 'inference.py'),
