@@ -34,12 +34,22 @@ def _onnxruntime(path, batch, threads, shape):
 
 
 def _deepsparse(path, batch, threads, shape):
+    # DeepSparse 1.8.0 writes the batch / input shapes it overrides into the .onnx file it is
+    # given (the export would then accept only that batch size): it compiles a private copy.
+    import shutil
+    import tempfile
+
     from deepsparse import compile_model
-    engine = compile_model(path, batch_size=batch, num_cores=threads,
+    folder = tempfile.mkdtemp(prefix='deepsparse-')
+    _SCRATCH.append(folder)
+    copy = os.path.join(folder, os.path.basename(path))
+    shutil.copyfile(path, copy)
+    engine = compile_model(copy, batch_size=batch, num_cores=threads,
                            input_shapes=[[batch] + list(shape)])
     return lambda x: engine.run([x])
 
 
+_SCRATCH = []   # private copies, removed when the worker ends
 RUNTIMES = {'onnxruntime': _onnxruntime, 'deepsparse': _deepsparse}
 
 
@@ -106,7 +116,12 @@ def run(job):
 def main():
     os.environ.setdefault('NM_DISABLE_ANALYTICS', '1')   # DeepSparse: no usage reporting
     job = json.loads(sys.stdin.read())
-    print(json.dumps(run(job)), flush=True)
+    try:
+        print(json.dumps(run(job)), flush=True)
+    finally:
+        import shutil
+        for folder in _SCRATCH:
+            shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 
