@@ -35,6 +35,8 @@ DEEPSPARSE_REQ = ['deepsparse==1.8.0', 'onnx<1.15']
 WORKER = os.path.join(REPO_ROOT, 'benchmarks', 'inference_worker.py')
 CONFIGS = os.path.join(REPO_ROOT, 'configs')
 TARGET_90 = 1.8   # the speed-up issue 16 asks of DeepSparse at 90% (MobileNetV1)
+MET_TEXT = {'meets': 'is met', 'partly meets': 'is met only in some settings',
+            'misses': 'is not met'}
 
 # key: (label, suite, config, input shape CHW, description)
 MODELS = {
@@ -345,9 +347,14 @@ def write_markdown(args, rows, versions, path):
     lines = ['# Inference speed of the sparse models (ONNX): onnxruntime vs DeepSparse', '']
     lines.append(f"`python benchmarks/inference.py{' --quick' if args.quick else ''}`, "
                  f"{datetime.date.today().isoformat()}; {_cpu_name()}, {os.cpu_count()} "
-                 f"logical cores (x86-64; no ARM, no GPU measured); Paddle {paddle.__version__}; "
+                 f"logical cores (x86-64; no ARM, no GPU measured), timed "
+                 f"{getattr(args, 'timing_span', '?')}, 1-min load average "
+                 f"{getattr(args, 'load_before', float('nan')):.2f} before and "
+                 f"{getattr(args, 'load_after', float('nan')):.2f} after (the timing's own "
+                 f"load included); Paddle {paddle.__version__}; "
                  + ', '.join(f"{r} {v}" for r, v in sorted(versions.items())) +
-                 f". Median of {args.runs} runs per cell ({args.warmup} warm-up), the variants of a model "
+                 f". Median of {args.runs} runs per cell ({args.warmup} warm-up), the "
+                 "variants of a model "
                  "interleaved run by run; random-initialized weights pruned per layer by "
                  "magnitude with prune_plugin's engine (1x1 convs only; latency does not depend "
                  "on the values).")
@@ -366,9 +373,36 @@ def write_markdown(args, rows, versions, path):
                      f"(batch {head['batch']}, {head['threads']} thread), "
                      f"{head['low']:.2f}-{head['high']:.2f}x over batch and thread counts; "
                      f"onnxruntime: {head['ort']}. The target of >= {TARGET_90}x at 90% "
-                     f"{'is met' if head['met'] == 'meets' else ('is met only in some settings' if head['met'] == 'partly meets' else 'is not met')}"
+                     f"{MET_TEXT[head['met']]}"
                      f" on this machine (measured {head['low']:.2f}-{head['high']:.2f}x).")
         lines.append('')
+    lines.append('## Speed-up ranges')
+    lines.append('')
+    lines.append("Over batch sizes and thread counts: the sparse model's latency against the same "
+                 "runtime's dense model (and, for DeepSparse, against onnxruntime's dense model).")
+    lines.append('')
+    summary = []
+    for key in args.models:
+        for runtime in args.runtimes:
+            cells = []
+            for v in args.variants:
+                if v == 'dense':
+                    continue
+                picked = [r for r in rows if r['model'] == key and r['runtime'] == runtime
+                          and r['variant'] == v]
+                if not picked:
+                    cells.append('n/a')
+                    continue
+                text = (f"{min(r['speedup'] for r in picked):.2f}-"
+                        f"{max(r['speedup'] for r in picked):.2f}x")
+                if runtime != 'onnxruntime' and 'onnxruntime' in args.runtimes:
+                    text += (f" ({min(r['vs_ort_dense'] for r in picked):.2f}-"
+                             f"{max(r['vs_ort_dense'] for r in picked):.2f}x)")
+                cells.append(text)
+            summary.append([model_info(key)[0], runtime] + cells)
+    lines.append(markdown_table(['model', 'runtime'] + [VARIANTS[v][0] for v in args.variants
+                                                        if v != 'dense'], summary))
+    lines.append('')
     lines.append('## Latency')
     lines.append('')
     lines.append("Median latency of one call (whole batch); in brackets the speed-up over the "
@@ -396,8 +430,9 @@ def write_markdown(args, rows, versions, path):
         sparsity = ', '.join(
             f"{VARIANTS[v][0]} {100 * _find(rows, model=key, variant=v)['conv1x1_sparsity']:.1f}%"
             for v in args.variants if v != 'dense' and _find(rows, model=key, variant=v))
-        diffs = ', '.join(f"{rt} {max(r['max_abs_diff'] for r in rows if r['model'] == key and r['runtime'] == rt):.1e}"
-                          for rt in args.runtimes)
+        worst = {rt: max(r['max_abs_diff'] for r in rows
+                         if r['model'] == key and r['runtime'] == rt) for rt in args.runtimes}
+        diffs = ', '.join(f"{rt} {value:.1e}" for rt, value in worst.items())
         check.append([label, f"`configs/{config}`", what, sparsity, diffs])
     lines.append(markdown_table(['model', 'config', 'input', '1x1-conv zeros', 'max abs diff vs '
                                  'Paddle (all variants, batch and threads)'], check))
@@ -421,7 +456,7 @@ def write_headline(head, path):
                 f"end-of-life): MobileNetV1 with 90% of its 1x1-conv weights zero runs "
                 f"**{head['speedup']:.2f}x** faster than dense (batch {head['batch']}, "
                 f"{head['threads']} thread; {head['low']:.2f}-{head['high']:.2f}x over batch 1/8 "
-                f"and 1/2 threads); onnxruntime gains nothing ({head['ort']}).")
+                f"and 1/2 threads); onnxruntime, same files: {head['ort']}.")
     with open(path, 'w') as f:
         f.write(text + '\n')
 
@@ -448,8 +483,9 @@ def plot(args, rows, path):
                     if len(points) < 2:
                         continue
                     color, dash = styles[(runtime, pattern)]
+                    name = 'unstructured' if pattern == '1x1' else '2x1 blocks'
                     ax.plot(*zip(*points), color=color, linestyle=dash, marker='o',
-                            label=f"{runtime} {'unstructured' if pattern == '1x1' else '2x1 blocks'}")
+                            label=f"{runtime} {name}")
             ax.set_title(f"{model_info(key)[0]}\nbatch {batch}, {threads} thread(s)", fontsize=8)
             ax.set_xlabel('1x1-conv weights zero (%)', fontsize=8)
             ax.set_ylabel('median latency (ms)', fontsize=8)
@@ -478,7 +514,12 @@ def main(argv=None):
     prepared = prepare(args)
     if args.prepare_only:
         return 0
+    args.load_before = os.getloadavg()[0]
+    started = datetime.datetime.now(datetime.timezone.utc)
     rows, versions = run_timings(args, prepared)
+    args.load_after = os.getloadavg()[0]
+    args.timing_span = (f"{started:%H:%M}-"
+                        f"{datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC")
     speedups(rows)
     md = os.path.join(args.out, 'inference.md')
     head = write_markdown(args, rows, versions, md)

@@ -38,8 +38,8 @@ examples:
 """
 _WHAT = {'train': 'Train', 'eval': 'Evaluate a checkpoint',
          'export': 'Export an inference model (zeros kept)'}
-_EXTRA = {'export': "\nprune-export only: --format onnx also writes <model>.onnx next to the Paddle "
-                     "files\n(paddle2onnx, opset 13; pip install 'prune_plugin[onnx]')."}
+_EXTRA = {'export': "\nprune-export only: --format onnx also writes <model>.onnx next to the "
+                     "Paddle files\n(paddle2onnx, opset 13; pip install 'prune_plugin[onnx]')."}
 _TOOL = {'train': 'train.py', 'eval': 'eval.py (PaddleSeg: val.py)',
          'export': 'export_model.py (PaddleSeg: export.py)'}
 

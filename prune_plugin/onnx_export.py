@@ -131,8 +131,9 @@ def convert(prefix, opset=OPSET):
     paddle2onnx runs without its Python post-pass (``optimize_tool='None'``): the default,
     polygraphy, sets ``POLYGRAPHY_AUTOINSTALL_DEPS=1`` and pip-installs packages into the running
     environment (it replaced numpy 1.23.5 with 2.4 here); the onnxoptimizer one fails in 2.1.0
-    (a pass named ``'eliminate_nop_cast '``) and writes the unoptimized model anyway. The file is written under a temporary name and renamed, so a failed
-    conversion leaves nothing behind and an existing file is never replaced.
+    (a pass named ``'eliminate_nop_cast '``) and writes the unoptimized model anyway. The file
+    is written under a temporary name and renamed, so a failed conversion leaves nothing behind
+    and an existing file is never replaced.
 
     Returns:
         dict: ``path`` (the ONNX file), ``zeros`` / ``total`` over its weights of rank >= 2.

@@ -1,4 +1,5 @@
-"""``prune-export --format onnx`` of each suite, ``prune-report model.onnx``, the inference benchmark.
+"""``prune-export --format onnx`` of each suite, ``prune-report model.onnx``, the inference
+benchmark's smoke mode.
 
 Every export is the command a user runs (a subprocess). The sparse checkpoints are made without
 training: each suite's demo model, seeded, 75% of every 1x1-conv weight tensor set to zero by
