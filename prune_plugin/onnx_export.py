@@ -144,7 +144,7 @@ def convert(prefix, opset=OPSET):
     """
     import paddle2onnx
 
-    from .report.inference import load_inference_model
+    from .report.inference import _structured_names, load_inference_model
     from .report.onnx_file import load_onnx_model
 
     target = target_of(prefix)
@@ -153,17 +153,30 @@ def convert(prefix, opset=OPSET):
     scratch = tempfile.mkdtemp(prefix='.onnx-', dir=folder)
     partial = os.path.join(scratch, os.path.basename(target))
     try:
-        source = _interp_scales_as_f32(program, scratch)
-        errors = _run_quietly_failing(lambda: paddle2onnx.export(
-            source, prefix + '.pdiparams', save_file=partial, opset_version=opset,
-            auto_upgrade_opset=True, enable_onnx_checker=True, optimize_tool='None'))
+        params = prefix + '.pdiparams'
+        errors = []
+        if program.endswith('.pdmodel'):   # legacy IR: translated to PIR here, as paddle2onnx
+            program, params, errors = _translated_to_pir(prefix, scratch)   # would, then fixed
+            logger.warning("prune_plugin: %s is a legacy-IR program, translated to PIR for "
+                           "paddle2onnx: compare the ONNX model's outputs with Paddle's before "
+                           "use (YOLOv3's detections differed here)", prefix + '.pdmodel')
+        if not errors:
+            source = _interp_scales_as_f32(program, scratch)
+            errors = _run_quietly_failing(lambda: paddle2onnx.export(
+                source, params, save_file=partial, opset_version=opset,
+                auto_upgrade_opset=True, enable_onnx_checker=True, optimize_tool='None'))
         if errors or not os.path.isfile(partial):
             raise OnnxConversionError(
                 f"paddle2onnx {paddle2onnx.__version__} cannot convert {program}: "
                 f"{errors[0] if errors else 'it wrote no file'} (the Paddle export next to it "
                 "is complete)")
-        zeros, total = _check_zeros(load_inference_model(prefix).arrays,
-                                    load_onnx_model(partial).arrays, program, partial)
+        # by program names (conv2d_0.w_0), the ONNX file's: a 2.x / legacy export's
+        # .pdiparams.info renames them to structured names in the Paddle reader
+        arrays = load_inference_model(prefix).arrays
+        renamed = {structured: name for name, structured in _structured_names(prefix).items()}
+        arrays = {renamed.get(name, name): array for name, array in arrays.items()}
+        zeros, total = _check_zeros(arrays, load_onnx_model(partial, names_from=None).arrays,
+                                    program, partial)
         if os.path.lexists(target):
             raise OnnxExportError(f"{target} appeared during the conversion: not replaced")
         os.rename(partial, target)
@@ -248,6 +261,36 @@ def _interp_scales_as_f32(program, scratch):
     logger.info("prune_plugin: %d interpolation scale(s) passed to paddle2onnx as float32 "
                 "(same values)", len(changed))
     return copy
+
+
+def _translated_to_pir(prefix, scratch):
+    """A legacy-IR export (``.pdmodel``) as a PIR JSON program + params in ``scratch``.
+
+    The steps of paddle2onnx 2.1.0's own ``.pdmodel`` branch (it translates in a temporary
+    folder and converts at once), done here so that :func:`_interp_scales_as_f32` can fix the
+    translated program first (YOLOv3's upsampling has the same float64 scales).
+
+    Returns:
+        ``(json path, params path, errors)``.
+    """
+    import paddle
+    from paddle2onnx.convert import load_parameter, save_program
+
+    target = os.path.join(scratch, 'translated')
+    errors = []
+
+    def translate():
+        executor = paddle.static.Executor(paddle.CPUPlace())
+        with paddle.pir_utils.OldIrGuard():
+            program, _, _ = paddle.static.load_inference_model(prefix, executor)
+        translated = paddle.pir.translate_to_pir(program.desc)
+        load_parameter(translated)
+        save_program(translated, target)
+
+    errors = _run_quietly_failing(translate)
+    if not errors and not os.path.isfile(target + '.json'):
+        errors = ["translating the legacy program to PIR wrote no program"]
+    return target + '.json', target + '.pdiparams', errors
 
 
 def _run_quietly_failing(call):

@@ -186,6 +186,38 @@ def test_prune_report_of_the_onnx_file_has_the_checkpoints_totals(suite, workdir
             round(RATIO * 80352)
 
 
+def test_a_legacy_ir_export_converts_with_the_checkpoints_names_and_zeros(workdir):
+    """YOLOv3 exports on the legacy IR (model.pdmodel + .pdiparams.info): translated, converted,
+    and prune-report names the ONNX weights with the checkpoint's structured names."""
+    script = ("import sys, paddle; sys.path.insert(0, sys.argv[2]); "
+              "from ppdet.core.workspace import create, load_config; "
+              "from prune_plugin import UnstructuredPruner; paddle.seed(0); "
+              "m = create(load_config(sys.argv[3]).architecture); "
+              "UnstructuredPruner(m, mode='ratio', ratio=0.75, prune_params_type='conv1x1_only', "
+              "local_sparsity=True).step(); paddle.save(m.state_dict(), sys.argv[1])")
+    yolov3 = os.path.join(CONFIGS, 'ppdet', 'yolov3_prune_demo.yml')
+    checkpoint = str(workdir / 'yolov3.pdparams')
+    made = subprocess.run([sys.executable, '-c', script, checkpoint, REPO, yolov3], env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr[-2000:]
+    result = run(['export', '-c', yolov3, '-o', f'weights={checkpoint}', '--output_dir',
+                  str(workdir / 'yolo'), '--format', 'onnx'], workdir)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    prefix = str(workdir / 'yolo' / 'yolov3_prune_demo' / 'model')
+    assert os.path.isfile(prefix + '.pdmodel') and os.path.isfile(prefix + '.onnx')
+    assert 'is a legacy-IR program, translated to PIR' in result.stdout + result.stderr
+    from prune_plugin.report.loading import load_pdparams
+    from prune_plugin.report.onnx_file import load_onnx_model
+    onnx_arrays = load_onnx_model(prefix + '.onnx').arrays
+    weights = load_pdparams(checkpoint).arrays
+    conv1x1 = [k for k, v in weights.items() if v.ndim == 4 and v.shape[2:] == (1, 1)]
+    assert len(conv1x1) == 27
+    for name in conv1x1:   # by the checkpoint's own names, bit for bit
+        assert np.array_equal(onnx_arrays[name], weights[name]), name
+        assert int((onnx_arrays[name] == 0).sum()) == round(RATIO * weights[name].size)
+    assert _report(prefix + '.onnx', workdir) == _report(prefix + '.pdmodel', workdir)
+
+
 def test_an_existing_onnx_file_is_refused_before_any_work(workdir, exported, checkpoints):
     prefix, _ = exported['ppseg']
     before = {f: os.path.getmtime(os.path.join(os.path.dirname(prefix), f))

@@ -5,7 +5,8 @@ The weights are the graph's initializers and the tensors of its ``Constant`` nod
 ``prune-report`` prints for the exported Paddle model). paddle2onnx's own helper constants
 (``p2o.*``, ``helper.*``: shapes, scales) and integer / boolean tensors are not weights and are
 left out.
-Transposed convolutions are read from the graph (``ConvTranspose`` weight inputs), as the Paddle
+Next to a Paddle export that wrote ``<stem>.pdiparams.info`` the names become the structured
+ones it lists, as for the Paddle files. Transposed convolutions are read from the graph (``ConvTranspose`` weight inputs), as the Paddle
 program readers do. Tensors stored outside the file (``external_data``) are read through onnx's
 own resolver, which refuses locations outside the model's folder. Nothing in the file is run.
 """
@@ -58,8 +59,15 @@ def _graph_tensors(graph, numpy_helper):
     return found
 
 
-def load_onnx_model(path):
+def load_onnx_model(path, names_from='auto'):
     """Read the weights of ``path`` (an ``.onnx`` file).
+
+    Args:
+        path: The file.
+        names_from: ``'auto'``: when the Paddle export's ``<stem>.pdiparams.info`` (Paddle 2.x and
+            legacy-IR exports write it) is next to the file, program names (``conv2d_0.w_0``)
+            become the structured names it lists (``backbone.conv1._conv.weight``); None: the
+            names in the file.
 
     Returns:
         :class:`~prune_plugin.report.loading.LoadedWeights` (``source_format`` ``'onnx'``).
@@ -99,4 +107,10 @@ def load_onnx_model(path):
             transposed.add(node.input[1])
     if not arrays:
         raise ReportInputError(f"{path}: an ONNX model without weight tensors")
+    if names_from == 'auto' and path.endswith(ONNX_EXT):
+        from .inference import _structured_names
+        structured = _structured_names(path[:-len(ONNX_EXT)])
+        if structured:
+            arrays = {structured.get(k, k): v for k, v in arrays.items()}
+            transposed = {structured.get(k, k) for k in transposed}
     return LoadedWeights(path, 'onnx', arrays, frozenset(transposed))
