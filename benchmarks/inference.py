@@ -105,6 +105,7 @@ def parse_args(argv=None):
         if unknown:
             parser.error(f"--models: unknown {unknown}; known: {', '.join(MODELS)}")
         args.variants = list(VARIANTS)
+    args.all_models = list(args.models)
     suffix = '_quick' if args.quick else ''
     args.work = args.work or WORK_DIR + suffix
     args.out = args.out or (os.path.join(REPO_ROOT, 'benchmarks', 'work', 'inference_quick')
@@ -259,7 +260,8 @@ def time_group(python, runtime, batch, threads, entries, args):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def run_timings(args, prepared):
+def run_timings(args, prepared, on_model=None):
+    """Time every model; ``on_model(rows, versions, models done)`` after each one."""
     pythons = {'onnxruntime': sys.executable}
     if 'deepsparse' in args.runtimes:
         pythons['deepsparse'] = deepsparse_python(args.deepsparse_venv)
@@ -283,6 +285,8 @@ def run_timings(args, prepared):
                     print(f"{key} batch {batch} threads {threads} {runtime}: {line} ms "
                           f"(max abs diff vs Paddle "
                           f"{max(r['max_abs_diff'] for r in out['results']):.2e})", flush=True)
+        if on_model is not None:
+            on_model(rows, versions, args.models[:args.models.index(key) + 1])
     return rows, versions
 
 
@@ -345,7 +349,7 @@ def write_markdown(args, rows, versions, path):
     import paddle
     head = headline(rows, versions)
     lines = ['# Inference speed of the sparse models (ONNX): onnxruntime vs DeepSparse', '']
-    lines.append(f"`python benchmarks/inference.py{' --quick' if args.quick else ''}`, "
+    lines.append(f"`{args.cmdline}`, "
                  f"{datetime.date.today().isoformat()}; {_cpu_name()}, {os.cpu_count()} "
                  f"logical cores (x86-64; no ARM, no GPU measured), timed "
                  f"{getattr(args, 'timing_span', '?')}, 1-min load average "
@@ -365,6 +369,10 @@ def write_markdown(args, rows, versions, path):
                  "CPU, not a production recommendation. It runs in its own venv "
                  "(deepsparse pins onnx<1.15; paddle2onnx needs onnx>=1.16.1).")
     lines.append('')
+    missing = [m for m in getattr(args, 'all_models', args.models) if m not in args.models]
+    if missing:
+        lines.append(f"**Partial:** not timed (the run was stopped): {', '.join(missing)}.")
+        lines.append('')
     if head:
         lines.append('## Headline')
         lines.append('')
@@ -501,6 +509,8 @@ def plot(args, rows, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    shown = list(sys.argv[1:] if argv is None else argv)
+    args.cmdline = ' '.join(['python benchmarks/inference.py'] + shown)
     if not args.quick and args.runs < 100:
         print(f"note: --runs {args.runs} (< 100): not the documented setting", file=sys.stderr)
     try:
@@ -516,18 +526,24 @@ def main(argv=None):
         return 0
     args.load_before = os.getloadavg()[0]
     started = datetime.datetime.now(datetime.timezone.utc)
-    rows, versions = run_timings(args, prepared)
-    args.load_after = os.getloadavg()[0]
-    args.timing_span = (f"{started:%H:%M}-"
-                        f"{datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC")
-    speedups(rows)
-    md = os.path.join(args.out, 'inference.md')
-    head = write_markdown(args, rows, versions, md)
-    write_headline(head, os.path.join(args.out, 'inference_headline.md'))
-    with open(os.path.join(args.out, 'inference.json'), 'w') as f:
-        json.dump({'rows': rows, 'versions': versions}, f, indent=1)
-    plot(args, rows, os.path.join(args.out, 'inference.png'))
-    print(f"wrote {md}", flush=True)
+
+    def write(rows, versions, done):
+        """All results files for the models timed so far (rewritten after each model)."""
+        view = argparse.Namespace(**vars(args))
+        view.models = list(done)
+        view.load_after = os.getloadavg()[0]
+        view.timing_span = (f"{started:%H:%M}-"
+                            f"{datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC")
+        speedups(rows)
+        md = os.path.join(args.out, 'inference.md')
+        head = write_markdown(view, rows, versions, md)
+        write_headline(head, os.path.join(args.out, 'inference_headline.md'))
+        with open(os.path.join(args.out, 'inference.json'), 'w') as f:
+            json.dump({'rows': rows, 'versions': versions, 'models': view.models}, f, indent=1)
+        plot(view, rows, os.path.join(args.out, 'inference.png'))
+        print(f"wrote {md} ({', '.join(view.models)})", flush=True)
+
+    run_timings(args, prepared, on_model=write)
     return 0
 
 
