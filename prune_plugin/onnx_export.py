@@ -111,11 +111,26 @@ def check_target(prefix):
                               "folder (nothing was exported)")
 
 
-def convert_requested(prefix):
+def convert_requested(prefix, model=None):
     """After the suite's Paddle export: :func:`convert` when ONNX was requested, else None."""
     if not onnx_requested():
         return None
-    return convert(prefix)
+    return convert(prefix, model=model)
+
+
+NAMES_KEY = 'prune_plugin.structured_names'
+
+
+def structured_names(model):
+    """``{tensor name in the program (conv2d_0.w_0): state_dict key}`` of a dygraph model."""
+    if model is None:
+        return {}
+    names = {}
+    for key, tensor in model.state_dict().items():   # parameters and buffers (BN statistics)
+        name = getattr(tensor, 'name', None)
+        if isinstance(name, str) and name not in names:
+            names[name] = key
+    return names
 
 
 def _program_file(prefix):
@@ -125,7 +140,7 @@ def _program_file(prefix):
     raise FileNotFoundError(f"no Paddle program {prefix}.json / {prefix}.pdmodel to convert")
 
 
-def convert(prefix, opset=OPSET):
+def convert(prefix, opset=OPSET, model=None):
     """Convert the exported Paddle model ``<prefix>`` to ``<prefix>.onnx`` and check its zeros.
 
     paddle2onnx runs without its Python post-pass (``optimize_tool='None'``): the default,
@@ -134,6 +149,13 @@ def convert(prefix, opset=OPSET):
     (a pass named ``'eliminate_nop_cast '``) and writes the unoptimized model anyway. The file
     is written under a temporary name and renamed, so a failed conversion leaves nothing behind
     and an existing file is never replaced.
+
+    Args:
+        prefix: The Paddle export, ``<dir>/model`` (``.json`` or ``.pdmodel`` + ``.pdiparams``).
+        opset: ONNX opset.
+        model: The exported dygraph model, or None: its structured parameter names are stored
+            in the ONNX file's metadata (``prune_plugin.structured_names``), which
+            ``prune-report`` uses to print the checkpoint's names.
 
     Returns:
         dict: ``path`` (the ONNX file), ``zeros`` / ``total`` over its weights of rank >= 2.
@@ -175,8 +197,10 @@ def convert(prefix, opset=OPSET):
         arrays = load_inference_model(prefix).arrays
         renamed = {structured: name for name, structured in _structured_names(prefix).items()}
         arrays = {renamed.get(name, name): array for name, array in arrays.items()}
-        zeros, total = _check_zeros(arrays, load_onnx_model(partial, names_from=None).arrays,
-                                    program, partial)
+        onnx_arrays = load_onnx_model(partial, names_from=None).arrays
+        zeros, total = _check_zeros(arrays, onnx_arrays, program, partial)
+        _store_names(partial, {k: v for k, v in structured_names(model).items()
+                               if k in onnx_arrays})
         if os.path.lexists(target):
             raise OnnxExportError(f"{target} appeared during the conversion: not replaced")
         os.rename(partial, target)
@@ -261,6 +285,19 @@ def _interp_scales_as_f32(program, scratch):
     logger.info("prune_plugin: %d interpolation scale(s) passed to paddle2onnx as float32 "
                 "(same values)", len(changed))
     return copy
+
+
+def _store_names(path, names):
+    """Write ``{ONNX tensor name: structured name}`` into the model's metadata (JSON)."""
+    if not names:
+        return
+    import json
+
+    import onnx
+    proto = onnx.load(path)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = NAMES_KEY, json.dumps(names, sort_keys=True)
+    onnx.save(proto, path)
 
 
 def _translated_to_pir(prefix, scratch):

@@ -110,7 +110,7 @@ def test_onnx_weights_are_the_checkpoint_tensors_with_their_zeros(suite, checkpo
     from prune_plugin.report.onnx_file import load_onnx_model
 
     prefix, stdout = exported[suite]
-    onnx_arrays = load_onnx_model(prefix + '.onnx').arrays
+    onnx_arrays = load_onnx_model(prefix + '.onnx', names_from=None).arrays
     paddle_arrays = load_inference_model(prefix).arrays
     checkpoint = load_pdparams(checkpoints[suite]).arrays
     # every weight of the Paddle export is in the ONNX file under its name, bit for bit
@@ -135,6 +135,13 @@ def test_onnx_weights_are_the_checkpoint_tensors_with_their_zeros(suite, checkpo
             conv1x1 += 1   # a pruned 1x1 conv: exactly round(0.75 n) zeros (per layer)
             assert int((array == 0).sum()) == round(RATIO * array.size), name
     assert conv1x1 >= 10
+    # prune-report's names: the checkpoint's own keys (metadata written by the export), every
+    # tensor of the Paddle export (biases and BN statistics too) equal to the checkpoint's
+    named = load_onnx_model(prefix + '.onnx').arrays
+    mapped = [name for name in named if name in checkpoint]
+    assert len(mapped) == len(paddle_arrays)
+    for name in mapped:
+        assert np.array_equal(named[name], checkpoint[name]), name
     assert f"exported ONNX {prefix}.onnx: {zeros} of {total} weights (rank >= 2) are zero" \
         in stdout
 

@@ -149,5 +149,5 @@ def engine_main(command, argv):
     network = _report_weights(engine, spec, cfg, 'exporting')
     engine.export()
     _check_export(engine, network, cfg)
-    onnx_export.convert_requested(prefix)
+    onnx_export.convert_requested(prefix, model=network)
     return 0

@@ -62,7 +62,7 @@ def export(cfg, spec=None):
     result = {'path': path, 'zeros': zeros, 'total': total,
               'total_sparse': total_sparse(network),
               'total_sparse_conv1x1': total_sparse_conv1x1(network)}
-    result['onnx'] = onnx_export.convert_requested(path)   # --format onnx
+    result['onnx'] = onnx_export.convert_requested(path, model=network)   # --format onnx
     if is_rank0():
         print(f"exported {path} ({', '.join(sorted(os.listdir(folder)))}): {zeros} of {total} "
               f"parameters are zero, as in {cfg['Global']['pretrained_model']}.pdparams; "

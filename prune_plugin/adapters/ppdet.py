@@ -180,7 +180,7 @@ def export_main(argv):
         trainer.load_weights(cfg.weights)
     extra = {'for_fd': True} if flags.for_fd else {}
     trainer.export(flags.output_dir, **extra)
-    onnx_export.convert_requested(prefix)
+    onnx_export.convert_requested(prefix, model=trainer.model)
     name = os.path.splitext(os.path.split(cfg.filename)[-1])[0]
     if flags.export_serving_model:
         from paddle_serving_client.io import inference_model_to_serving

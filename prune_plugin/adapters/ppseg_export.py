@@ -69,7 +69,7 @@ def export_inference_model(cfg, model_path, save_dir, input_shape=None, output_o
     with open(os.path.join(save_dir, deploy_name), 'w') as f:
         yaml.dump(deploy, f)
     exported = exported_zero_counts(os.path.join(save_dir, name))
-    onnx_export.convert_requested(os.path.join(save_dir, name))   # --format onnx
+    onnx_export.convert_requested(os.path.join(save_dir, name), model=model)   # --format onnx
     zeros_1x1, total_1x1 = exported['conv1x1']
     zeros_conv, total_conv = exported['conv']
     logger.info("exported %s to %s: zeros in %.2f%% of its 1x1-conv weights, %.2f%% of all conv "

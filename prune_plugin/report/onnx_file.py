@@ -5,8 +5,9 @@ The weights are the graph's initializers and the tensors of its ``Constant`` nod
 ``prune-report`` prints for the exported Paddle model). paddle2onnx's own helper constants
 (``p2o.*``, ``helper.*``: shapes, scales) and integer / boolean tensors are not weights and are
 left out.
-Next to a Paddle export that wrote ``<stem>.pdiparams.info`` the names become the structured
-ones it lists, as for the Paddle files. Transposed convolutions are read from the graph (``ConvTranspose`` weight inputs), as the Paddle
+``prune-export --format onnx`` stores the checkpoint's structured names in the file's metadata
+(and a Paddle export that wrote ``<stem>.pdiparams.info`` lists them next to it): the rows are
+then named as in the checkpoint. Transposed convolutions are read from the graph (``ConvTranspose`` weight inputs), as the Paddle
 program readers do. Tensors stored outside the file (``external_data``) are read through onnx's
 own resolver, which refuses locations outside the model's folder. Nothing in the file is run.
 """
@@ -17,6 +18,7 @@ from .safe_pickle import NotARegularFile, open_regular
 
 ONNX_EXT = '.onnx'
 MAX_ONNX_BYTES = 2 << 30   # protobuf's limit: larger models keep their tensors in external files
+NAMES_KEY = 'prune_plugin.structured_names'   # metadata written by prune-export --format onnx
 HELPER_PREFIXES = ('p2o.', 'helper.')   # paddle2onnx's own shape / scale constants
 
 
@@ -59,15 +61,31 @@ def _graph_tensors(graph, numpy_helper):
     return found
 
 
+def _metadata_names(model):
+    """``{tensor name: structured name}`` from the metadata ``prune-export`` writes, or {}."""
+    import json
+    for entry in model.metadata_props:
+        if entry.key == NAMES_KEY:
+            try:
+                names = json.loads(entry.value)
+            except (ValueError, RecursionError):
+                return {}
+            if isinstance(names, dict):
+                return {k: v for k, v in names.items()
+                        if isinstance(k, str) and isinstance(v, str)}
+    return {}
+
+
 def load_onnx_model(path, names_from='auto'):
     """Read the weights of ``path`` (an ``.onnx`` file).
 
     Args:
         path: The file.
-        names_from: ``'auto'``: when the Paddle export's ``<stem>.pdiparams.info`` (Paddle 2.x and
-            legacy-IR exports write it) is next to the file, program names (``conv2d_0.w_0``)
-            become the structured names it lists (``backbone.conv1._conv.weight``); None: the
-            names in the file.
+        names_from: ``'auto'``: program names (``conv2d_0.w_0``) become structured names
+            (``backbone.conv1._conv.weight``) from the file's ``prune_plugin.structured_names``
+            metadata (``prune-export --format onnx`` writes it), else from the Paddle export's
+            ``<stem>.pdiparams.info`` next to the file (Paddle 2.x / legacy-IR exports);
+            None: the names in the file.
 
     Returns:
         :class:`~prune_plugin.report.loading.LoadedWeights` (``source_format`` ``'onnx'``).
@@ -107,9 +125,11 @@ def load_onnx_model(path, names_from='auto'):
             transposed.add(node.input[1])
     if not arrays:
         raise ReportInputError(f"{path}: an ONNX model without weight tensors")
-    if names_from == 'auto' and path.endswith(ONNX_EXT):
-        from .inference import _structured_names
-        structured = _structured_names(path[:-len(ONNX_EXT)])
+    if names_from == 'auto':
+        structured = _metadata_names(model)
+        if not structured and path.endswith(ONNX_EXT):
+            from .inference import _structured_names
+            structured = _structured_names(path[:-len(ONNX_EXT)])
         if structured:
             arrays = {structured.get(k, k): v for k, v in arrays.items()}
             transposed = {structured.get(k, k) for k in transposed}
