@@ -1,8 +1,16 @@
+import os
+import re
+
 from setuptools import find_packages, setup
+
+# One version: prune_plugin.__version__ (read as text: importing the package needs paddle).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'prune_plugin', '__init__.py'),
+          encoding='utf-8') as _init:
+    VERSION = re.search(r"^__version__ = '([^']+)'", _init.read(), re.M).group(1)
 
 setup(
     name='prune_plugin',
-    version='0.1.0',
+    version=VERSION,
     description='Sparse training for PaddleDetection, PaddleSeg and PaddleClas',
     packages=find_packages(include=['prune_plugin', 'prune_plugin.*']),
     python_requires='>=3.8',

@@ -137,7 +137,7 @@ def build_model(key):
         return create(cfg.architecture)
     from paddleseg.cvlibs import SegBuilder
 
-    from prune_plugin.adapters.ppseg_config import PruneSegConfig
+    from prune_plugin.adapters.ppseg.config import PruneSegConfig
     return SegBuilder(PruneSegConfig(os.path.join(CONFIGS, config))).model
 
 

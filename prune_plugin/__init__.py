@@ -17,7 +17,7 @@ _warnings.filterwarnings('ignore', message='No ccache found', category=UserWarni
 from .core import (GMPSchedule, GMPUnstructuredPruner, PruneConfigError, UnstructuredPruner,
                    gmp_ratio_at, total_sparse, total_sparse_conv1x1)
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'  # setup.py reads it from here; CHANGELOG.md says what changed
 
 __all__ = [
     'UnstructuredPruner', 'GMPUnstructuredPruner', 'GMPSchedule', 'gmp_ratio_at',

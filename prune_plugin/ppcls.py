@@ -35,7 +35,7 @@ def attach_pruner(engine, spec=None, skip_params_func=None):
     Example:
         >>> from prune_plugin.ppcls import attach_pruner; attach_pruner(engine)
     """
-    from .adapters.ppcls_engine_adapter import attach_pruner as _attach
+    from .adapters.ppcls.engine_adapter import attach_pruner as _attach
 
     return _attach(engine, spec=spec, skip_params_func=skip_params_func)
 

@@ -22,10 +22,10 @@ Names are imported on first use, so importing this module imports nothing of ppd
 import importlib
 
 _EXPORTS = {
-    'Trainer': ('prune_plugin.adapters.ppdet_trainer', 'PruneTrainer'),
-    'PruneTrainer': ('prune_plugin.adapters.ppdet_trainer', 'PruneTrainer'),
-    'PruneCallback': ('prune_plugin.adapters.ppdet_callback', 'PruneCallback'),
-    'load_ppdet_config': ('prune_plugin.adapters.ppdet_config', 'load_ppdet_config'),
+    'Trainer': ('prune_plugin.adapters.ppdet.trainer', 'PruneTrainer'),
+    'PruneTrainer': ('prune_plugin.adapters.ppdet.trainer', 'PruneTrainer'),
+    'PruneCallback': ('prune_plugin.adapters.ppdet.callback', 'PruneCallback'),
+    'load_ppdet_config': ('prune_plugin.adapters.ppdet.config', 'load_ppdet_config'),
 }
 _ANNOUNCED = []
 

@@ -21,16 +21,16 @@ __all__ = ['attach_pruner', 'make_losses_paddle3_ready']
 def attach_pruner(builder, model, optimizer, save_dir='output', resume_model=None):
     """Prune ``model`` during ``paddleseg.core.train`` as the config's block says.
 
-    See :func:`prune_plugin.adapters.ppseg_hook.attach_pruner` (arguments, returns, raises).
+    See :func:`prune_plugin.adapters.ppseg.hook.attach_pruner` (arguments, returns, raises).
     """
-    from .adapters.ppseg_hook import attach_pruner as attach
+    from .adapters.ppseg.hook import attach_pruner as attach
     return attach(builder, model, optimizer, save_dir=save_dir, resume_model=resume_model)
 
 
 def make_losses_paddle3_ready(losses):
     """Make paddleseg's built losses run on Paddle 3 and return shape ``[1]`` (nested too).
 
-    See :func:`prune_plugin.adapters.ppseg_losses.make_losses_paddle3_ready`.
+    See :func:`prune_plugin.adapters.ppseg.losses.make_losses_paddle3_ready`.
     """
-    from .adapters.ppseg_losses import make_losses_paddle3_ready as make_ready
+    from .adapters.ppseg.losses import make_losses_paddle3_ready as make_ready
     return make_ready(losses)

@@ -44,7 +44,8 @@ class Suite:
 
     @property
     def adapter(self):
-        return f"prune_plugin.adapters.{self.name}"
+        """The module with ``train_main`` / ``eval_main`` / ``export_main``."""
+        return f"prune_plugin.adapters.{self.name}.main"
 
 
 SUITES = {

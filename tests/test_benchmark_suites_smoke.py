@@ -1,4 +1,4 @@
-"""Smoke run of benchmarks/suites.py (PP-HumanSeg-Lite demo, 4 iterations, dense and sparse).
+"""Smoke run of ``-m benchmarks.suites`` (PP-HumanSeg-Lite demo, 4 iterations, dense and sparse).
 
 The figures it must produce: the sparse checkpoint holds exactly the zeros the configured ratio
 asks for, sizes are byte counts with sparse <= dense, and the pruner's time share is measured.
@@ -32,7 +32,7 @@ def test_suites_smoke_ppseg(tmp_path):
     out_md, out_json = tmp_path / 'suites.md', tmp_path / 'suites.json'
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run(
-        [sys.executable, os.path.join(BENCH, 'suites.py'), '--smoke', '--suites', 'ppseg',
+        [sys.executable, '-m', 'benchmarks.suites', '--smoke', '--suites', 'ppseg',
          '--threads', '1', '--work-dir', str(tmp_path / 'runs'), '--out', str(out_md),
          '--json', str(out_json)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
@@ -80,7 +80,7 @@ def test_measure_checkpoint_counts_and_masks(tmp_path):
     import paddle
 
     sys.path.insert(0, BENCH)
-    from suites_checkpoint import expected_zeros, measure_checkpoint
+    from suites.checkpoint import expected_zeros, measure_checkpoint
 
     a = np.ones((3, 5, 1, 1), np.float32)
     a.flat[:11] = 0
@@ -110,7 +110,7 @@ _IgnoreTagsLoader.add_multi_constructor('!', lambda loader, suffix, node: None)
 def test_ppdet_builtin_block_mirrors_the_demo_block():
     """The built-in run gets the demo's ratio, 1x1 convs and GMP epochs in ppdet's own keys."""
     sys.path.insert(0, BENCH)
-    from suites_ppdet_builtin import ppdet_builtin_block
+    from suites.ppdet_builtin import ppdet_builtin_block
 
     from prune_plugin.core.spec import PruneSpec
 

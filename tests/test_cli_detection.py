@@ -195,6 +195,18 @@ def test_installed_commands_refuse_bad_input_in_one_line(tmp_path, command):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['bad.yml', 'loop.yml', 'nosuite.yml']
 
 
+@pytest.mark.parametrize('command', [['prune-train'], ['prune-eval'], ['prune-export'],
+                                     ['prune-report'], [sys.executable, '-m', 'prune_plugin'],
+                                     [sys.executable, '-m', 'prune_plugin.report']])
+def test_every_command_prints_the_package_version(tmp_path, command):
+    import prune_plugin
+
+    args = ([os.path.join(BIN, command[0])] if len(command) == 1 else command) + ['--version']
+    result = run_command(args, tmp_path)
+    assert (result.returncode, result.stdout) == (0, f"prune_plugin {prune_plugin.__version__}\n")
+    assert prune_plugin.__version__ == '0.2.0'
+
+
 def test_python_dash_m_commands_and_version(tmp_path):
     result = run_command([sys.executable, '-m', 'prune_plugin', '--version'], tmp_path)
     assert result.returncode == 0 and result.stdout.startswith('prune_plugin ')

@@ -41,7 +41,7 @@ def make_checkpoints(folder):
             return create(load_config(PPDET).architecture)
         from paddleseg.cvlibs import SegBuilder
 
-        from prune_plugin.adapters.ppseg_config import PruneSegConfig
+        from prune_plugin.adapters.ppseg.config import PruneSegConfig
         return SegBuilder(PruneSegConfig(PPSEG)).model
 
     paths = {}

@@ -6,6 +6,7 @@ commands run with only that folder added in front of the environment (the suites
 come from the environment, as after ``pip install prune_plugin``).
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -93,8 +94,23 @@ def test_the_installed_package_is_the_one_that_runs(installed, tmp_path):
     assert result.stdout.strip() == str(installed / 'prune_plugin' / '__init__.py')
     for command in ('prune-train', 'prune-eval', 'prune-export', 'prune-report'):
         assert os.access(installed / 'bin' / command, os.X_OK), command
-    result = run(installed, [str(installed / 'bin' / 'prune-train'), '--version'], tmp_path)
-    assert result.returncode == 0 and result.stdout.startswith('prune_plugin ')
+    # every subpackage is in the wheel (setup.py's find_packages), not only the top level
+    for module in ('adapters/ppdet/main.py', 'adapters/ppseg/hook.py', 'adapters/ppcls/main.py',
+                   'adapters/suite_logging.py', 'core/pruner.py', 'report/paddle_files.py',
+                   'demo_data/ppdet_data.py'):
+        assert (installed / 'prune_plugin' / module).is_file(), module
+    version = _source_version()
+    assert [p.name for p in installed.glob('prune_plugin-*.dist-info')] == [
+        f"prune_plugin-{version}.dist-info"]
+    for command in ('prune-train', 'prune-report'):
+        result = run(installed, [str(installed / 'bin' / command), '--version'], tmp_path)
+        assert (result.returncode, result.stdout) == (0, f"prune_plugin {version}\n"), command
+
+
+def _source_version():
+    """``__version__`` of this checkout's prune_plugin/__init__.py, read as text."""
+    with open(os.path.join(REPO, 'prune_plugin', '__init__.py'), encoding='utf-8') as f:
+        return re.search(r"^__version__ = '([^']+)'", f.read(), re.M).group(1)
 
 
 def test_prune_train_from_the_installed_package_trains_exactly_sparse(installed, tmp_path):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from prune_plugin.adapters.ppcls_config import load_config, validate_config
+from prune_plugin.adapters.ppcls.config import load_config, validate_config
 from prune_plugin.core.errors import PruneConfigError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,7 +64,7 @@ def test_overrides_and_base_merge():
 
 
 def test_lr_schedules_follow_paddleclas_semantics():
-    from prune_plugin.adapters.ppcls_lr import build_lr
+    from prune_plugin.adapters.ppcls.lr import build_lr
 
     def values(lr_cfg, epochs, steps, at):
         sched, by_epoch = build_lr(lr_cfg, epochs, steps)
@@ -87,7 +87,7 @@ def test_lr_schedules_follow_paddleclas_semantics():
 
 def test_celoss_label_smoothing():
     import paddle
-    from prune_plugin.adapters.ppcls_optim import CELoss
+    from prune_plugin.adapters.ppcls.optim import CELoss
 
     logits = paddle.to_tensor([[2.0, 0.0, -1.0]])
     label = paddle.to_tensor([[0]])
@@ -110,7 +110,7 @@ def test_pretrained_weights_of_another_class_count_load_all_but_the_classifier(t
     import numpy as np
     import paddle
     from paddleclas.ppcls.arch import build_model
-    from prune_plugin.adapters.ppcls_trainer import build_network
+    from prune_plugin.adapters.ppcls.trainer import build_network
 
     imagenet = build_model({'Arch': {'name': 'MobileNetV1_x0_25', 'class_num': 1000}})
     paddle.save(imagenet.state_dict(), str(tmp_path / 'pretrained.pdparams'))

@@ -65,7 +65,7 @@ def run_engine(tmp_path, epochs, *extra):
 
 
 def expected_ratio(iteration):
-    from prune_plugin.adapters.ppcls_config import load_config, validate_config
+    from prune_plugin.adapters.ppcls.config import load_config, validate_config
     from prune_plugin.core import gmp_ratio_at
     from prune_plugin.core.schedule import GMPSchedule
 

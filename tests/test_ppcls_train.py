@@ -7,9 +7,9 @@ import numpy as np
 import paddle
 import pytest
 
-from prune_plugin.adapters import ppcls
-from prune_plugin.adapters.ppcls_config import load_config, validate_config
-from prune_plugin.adapters.ppcls_trainer import setup_runtime, train
+from prune_plugin.adapters.ppcls import main as ppcls
+from prune_plugin.adapters.ppcls.config import load_config, validate_config
+from prune_plugin.adapters.ppcls.trainer import setup_runtime, train
 from prune_plugin.core.selection import is_conv1x1_shape
 from prune_plugin.demo_data.ppcls_data import ensure_digits
 
@@ -132,7 +132,7 @@ def test_eval_and_export_cli_report_the_sparse_checkpoint(gmp_run, lists, tmp_pa
     assert f"top1 {result['top1']:.4f}" in line
     assert "total_sparse_conv1x1 0.7500" in line
 
-    from prune_plugin.adapters.ppcls_export import export
+    from prune_plugin.adapters.ppcls.export import export
     cfg = load_config(DEMO, base + [f"Global.pretrained_model={prefix}",
                                     f"Global.save_inference_dir={tmp_path / 'infer'}"])
     validate_config(cfg, 'export')

@@ -16,17 +16,17 @@ import pytest
 from ppcls_helpers import (run, stderr_lines, write_stock_style_config, zeros_of_conv1x1)
 from PIL import Image
 
-from prune_plugin.adapters.ppcls_autoaugment import (_RANGES, TIMM_OPS, TIMM_RAND_INCREASING_OPS,
+from prune_plugin.adapters.ppcls.autoaugment import (_RANGES, TIMM_OPS, TIMM_RAND_INCREASING_OPS,
                                                      AutoAugment, RandAugment, TimmAutoAugment,
                                                      _bin_magnitude, _classic_ops,
                                                      parse_rand_config)
-from prune_plugin.adapters.ppcls_batch_ops import (CutmixOperator, MixCollate, MixupOperator,
+from prune_plugin.adapters.ppcls.batch_ops import (CutmixOperator, MixCollate, MixupOperator,
                                                    OpSampler)
-from prune_plugin.adapters.ppcls_config import amp_settings, load_config, validate_config
-from prune_plugin.adapters.ppcls_data import build_transforms
-from prune_plugin.adapters.ppcls_lr import build_lr
-from prune_plugin.adapters.ppcls_ops import ColorJitter, Cutout, RandomErasing
-from prune_plugin.adapters.ppcls_optim import CELoss, build_optimizer
+from prune_plugin.adapters.ppcls.config import amp_settings, load_config, validate_config
+from prune_plugin.adapters.ppcls.data import build_transforms
+from prune_plugin.adapters.ppcls.lr import build_lr
+from prune_plugin.adapters.ppcls.ops import ColorJitter, Cutout, RandomErasing
+from prune_plugin.adapters.ppcls.optim import CELoss, build_optimizer
 from prune_plugin.core.errors import PruneConfigError
 
 
@@ -60,7 +60,7 @@ def test_stock_style_config_trains_through_prune_train_without_a_clone(stock_con
     (None, 'O0')])
 def test_amp_section_is_read_as_the_engine_reads_it(stock_config, section, level):
     from paddleclas.ppcls.arch import build_model
-    from prune_plugin.adapters.ppcls_trainer import prepare_model
+    from prune_plugin.adapters.ppcls.trainer import prepare_model
 
     cfg = load_config(stock_config)
     cfg.pop('AMP')

@@ -46,7 +46,7 @@ def test_demo_data_is_deterministic_voc_and_coco(tmp_path):
 
 
 def test_demo_config_reads_through_ppdet_datasets(data_dir):
-    from prune_plugin.adapters.ppdet_config import load_ppdet_config
+    from prune_plugin.adapters.ppdet.config import load_ppdet_config
     cfg, spec = load_ppdet_config(os.path.join(CONFIGS, 'yolov3_prune_demo.yml'))
     assert (spec.mode, spec.threshold) == ('threshold', 0.01)
     assert 'slim' not in cfg and 'UnstructuredPrune' not in cfg
@@ -68,7 +68,7 @@ def test_demo_config_reads_through_ppdet_datasets(data_dir):
 
 
 def test_full_configs_name_the_reference_recipes():
-    from prune_plugin.adapters.ppdet_config import load_ppdet_config
+    from prune_plugin.adapters.ppdet.config import load_ppdet_config
     cfg, spec = load_ppdet_config(os.path.join(CONFIGS, 'picodet_m_prune.yml'))
     assert cfg['architecture'] == 'PicoDet' and cfg['use_ema'] is True
     assert cfg['TrainDataset'].dataset_dir == 'dataset/coco'
@@ -81,7 +81,7 @@ def test_full_configs_name_the_reference_recipes():
 
 
 def test_ppdet_builtin_unstructured_pruner_block_runs_through_the_plugin(tmp_path, data_dir):
-    from prune_plugin.adapters.ppdet_config import load_ppdet_config
+    from prune_plugin.adapters.ppdet.config import load_ppdet_config
     path = _config(tmp_path, """
 slim: UnstructuredPruner
 UnstructuredPruner:
@@ -107,7 +107,7 @@ UnstructuredPruner:
     ("slim: UnstructuredPrun\n", "UnstructuredPrun"),
 ])
 def test_bad_blocks_fail_before_training_naming_the_key(tmp_path, data_dir, text, message):
-    from prune_plugin.adapters.ppdet_config import load_ppdet_config
+    from prune_plugin.adapters.ppdet.config import load_ppdet_config
     with pytest.raises(ValueError, match=message.replace('.', r'\.')):
         load_ppdet_config(_config(tmp_path, text))
 
@@ -135,7 +135,7 @@ def test_cli_reports_a_missing_block_in_one_line_and_exit_2(tmp_path):
 def test_padgt_int64_fixes_picodet_assigners_on_paddle3():
     from ppdet.data.transform.batch_operators import PadGT
     from ppdet.modeling.assigners import ATSSAssigner, TaskAlignedAssigner
-    from prune_plugin.adapters.ppdet_compat import PadGTInt64, needs_int64_gt_class
+    from prune_plugin.adapters.ppdet.compat import PadGTInt64, needs_int64_gt_class
     samples = [{'gt_class': np.array([[0], [2]], np.int32),
                 'gt_bbox': np.array([[2, 2, 20, 20], [30, 30, 60, 60]], np.float32)},
                {'gt_class': np.array([[1]], np.int32),
@@ -165,7 +165,7 @@ def test_padgt_int64_fixes_picodet_assigners_on_paddle3():
 
 
 def test_slim_config_file_is_read_like_ppdet_slim_config(tmp_path, data_dir):
-    from prune_plugin.adapters.ppdet_config import load_ppdet_config
+    from prune_plugin.adapters.ppdet.config import load_ppdet_config
     base = _config(tmp_path, "slim: null\n")
     slim = tmp_path / 'slim.yml'
     slim.write_text("slim: UnstructuredPrune\nUnstructuredPrune:\n  ratio: 0.5\n"

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from prune_plugin.adapters.ppdet_args import (FlagError, build_parser, check_flags,
+from prune_plugin.adapters.ppdet.args import (FlagError, build_parser, check_flags,
                                               merge_flags, parse_flags)
 
 BIN = os.path.dirname(sys.executable)
@@ -152,7 +152,7 @@ def test_flags_that_cannot_be_honoured_are_named():
 
 # ----- checkpoint state -------------------------------------------------------------------
 def test_state_lands_where_the_checkpointer_saves_in_every_layout(tmp_path):
-    from prune_plugin.adapters.ppdet_state import checkpoint_folder, read_state, write_state
+    from prune_plugin.adapters.ppdet.state import checkpoint_folder, read_state, write_state
     release = SimpleNamespace(save_dir=str(tmp_path / 'output' / 'picodet_s'))
     develop = SimpleNamespace(save_dir=str(tmp_path / 'output'), uniform_output_enabled=False)
     uniform = SimpleNamespace(save_dir=str(tmp_path / 'output'), uniform_output_enabled=True)
@@ -168,7 +168,7 @@ def test_state_lands_where_the_checkpointer_saves_in_every_layout(tmp_path):
 
 
 def test_state_write_is_atomic_and_bad_files_are_named(tmp_path):
-    from prune_plugin.adapters.ppdet_state import read_state, write_state
+    from prune_plugin.adapters.ppdet.state import read_state, write_state
     write_state(str(tmp_path / 'model_final'), {'iteration': 4})
     with pytest.raises(TypeError):
         write_state(str(tmp_path / 'model_final'), {'iteration': object()})
@@ -214,8 +214,8 @@ SLIM_FILES = {
 def test_other_slim_kinds_are_refused_before_anything_is_built(detector, kind, monkeypatch):
     work = detector.parents[2]
     monkeypatch.chdir(work)
-    from prune_plugin.adapters.ppdet import train_main
-    from prune_plugin.adapters.ppdet_config import OTHER_SLIM
+    from prune_plugin.adapters.ppdet.main import train_main
+    from prune_plugin.adapters.ppdet.config import OTHER_SLIM
     from prune_plugin.core.errors import PruneConfigError
     slim = write(work / 'configs' / 'slim' / f'{kind.lower()}.yml', SLIM_FILES[kind])
     with pytest.raises(PruneConfigError) as err:
@@ -259,4 +259,17 @@ def test_bad_config_unknown_flag_and_missing_checkpoint_are_one_line(detector):
     line = one_error_line(run_entry('prune-eval', ['-c', str(detector), '-o',
                                                    'weights=nowhere/model_final'], cwd))
     assert line == "error: weights nowhere/model_final: nowhere/model_final.pdparams not found"
+    assert sorted(os.listdir(cwd)) == ['configs']     # nothing written
+
+
+@pytest.mark.parametrize('command', ['prune-train', 'prune-eval', 'prune-export'])
+def test_a_config_without_num_classes_is_one_line_and_exit_2(detector, command):
+    """ppdet's own check_config logs and exits 1 for it; the plugin names it first (exit 2)."""
+    cwd = detector.parents[2]
+    config = write(detector.parent / 'no_classes.yml',  # the model without its dataset file
+                   "_BASE_: ['../runtime.yml', '_base_/optimizer.yml', '_base_/picodet.yml']\n"
+                   "slim: UnstructuredPrune\nUnstructuredPrune: {ratio: 0.75}\n")
+    result = run_entry(command, ['-c', str(config)], cwd)
+    assert one_error_line(result) == (f"error: {config}: 'num_classes' is not set in the config "
+                                      "or its _BASE_ files (ppdet needs it)")
     assert sorted(os.listdir(cwd)) == ['configs']     # nothing written

@@ -230,8 +230,8 @@ def _probe_main(argv):
     out = argv[index + 1]
     del argv[index:index + 2]
     import paddle.distributed as dist
-    from prune_plugin.adapters import ppdet as adapter
-    from prune_plugin.adapters.ppdet_callback import PruneCallback
+    from prune_plugin.adapters.ppdet import main as adapter
+    from prune_plugin.adapters.ppdet.callback import PruneCallback
     events = []
     original_step_end = PruneCallback.on_step_end
     original_train_end = PruneCallback.on_train_end

@@ -23,8 +23,8 @@ import yaml
 
 import seg_checkout
 from prune_plugin import cli
-from prune_plugin.adapters import ppseg_state
-from prune_plugin.adapters.ppseg_export import exported_zero_counts
+from prune_plugin.adapters.ppseg import state as ppseg_state
+from prune_plugin.adapters.ppseg.export import exported_zero_counts
 from prune_plugin.demo_data import ppseg_data
 
 BIN = os.path.dirname(sys.executable)

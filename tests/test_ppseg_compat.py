@@ -12,8 +12,8 @@ import pytest
 from paddleseg.cvlibs import SegBuilder
 from paddleseg.models import PPHumanSegLite
 
-from prune_plugin.adapters.ppseg_attach import OptimizerPruneHook
-from prune_plugin.adapters.ppseg_config import PaddleSegInputError, PruneSegConfig
+from prune_plugin.adapters.ppseg.attach import OptimizerPruneHook
+from prune_plugin.adapters.ppseg.config import PaddleSegInputError, PruneSegConfig
 from prune_plugin.core import UnstructuredPruner
 from prune_plugin.core.errors import PruneConfigError
 from prune_plugin.demo_data import ppseg_data

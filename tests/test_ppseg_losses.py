@@ -12,9 +12,9 @@ import pytest
 from paddleseg.cvlibs import SegBuilder, manager
 from paddleseg.utils import metrics as seg_metrics
 
-from prune_plugin.adapters import ppseg_compat
-from prune_plugin.adapters.ppseg_compat import calculate_area, install_metric_fixes, metric_works
-from prune_plugin.adapters.ppseg_losses import (METHOD_FIXES, fixed_class, loss_objects,
+from prune_plugin.adapters.ppseg import compat as ppseg_compat
+from prune_plugin.adapters.ppseg.compat import calculate_area, install_metric_fixes, metric_works
+from prune_plugin.adapters.ppseg.losses import (METHOD_FIXES, fixed_class, loss_objects,
                                                 make_losses_paddle3_ready, paddle_major)
 
 N, C, H, W = 2, 3, 16, 16

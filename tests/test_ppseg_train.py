@@ -13,8 +13,8 @@ import numpy as np
 import paddle
 import pytest
 
-from prune_plugin.adapters import ppseg, ppseg_state
-from prune_plugin.adapters.ppseg_export import exported_zero_counts
+from prune_plugin.adapters.ppseg import main as ppseg, state as ppseg_state
+from prune_plugin.adapters.ppseg.export import exported_zero_counts
 from prune_plugin.demo_data import ppseg_data
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')

@@ -5,7 +5,7 @@ For every ``*.yaml`` / ``*.yml`` under ``<clone>/ppcls/configs``:
 1. read: the front door reads it (``config_files``, no suite import) and detects PaddleClas;
 2. clone: the clone's own ``ppcls.utils.config.get_config`` reads it;
 3. engine: every name and argument is found in the clone's registries
-   (:func:`~prune_plugin.adapters.ppcls_engine_check.check_engine_config`, train mode,
+   (:func:`~prune_plugin.adapters.ppcls.engine_check.check_engine_config`, train mode,
    ``Global.device=cpu``, data paths not required): what ``prune-train`` at the clone's root
    checks before building the Engine;
 4. trainer: the plugin's own trainer (no clone) accepts it (``validate_config``, train mode,
@@ -48,8 +48,8 @@ def count(clone):
     activate(clone, 'ppcls')
     from ppcls.utils import config as ppcls_config
 
-    from prune_plugin.adapters.ppcls_config import load_config, validate_config
-    from prune_plugin.adapters.ppcls_engine_check import check_engine_config
+    from prune_plugin.adapters.ppcls.config import load_config, validate_config
+    from prune_plugin.adapters.ppcls.engine_check import check_engine_config
 
     files = sorted(glob.glob(os.path.join(clone, 'ppcls', 'configs', '**', '*.y*ml'),
                              recursive=True))

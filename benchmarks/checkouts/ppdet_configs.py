@@ -12,7 +12,7 @@ For every YAML under ``<clone>/configs`` that is not in a ``_base_`` folder and 
    package is imported: it is put first on ``sys.path``);
 4. **block accepted**: the same config with ``slim: UnstructuredPrune`` + a block added (a
    file in a temporary folder not named after the suite, ``_BASE_`` pointing at the config)
-   goes through :func:`prune_plugin.adapters.ppdet_config.load_ppdet_config`, the reading
+   goes through :func:`prune_plugin.adapters.ppdet.config.load_ppdet_config`, the reading
    ``prune-train`` does, and comes out with a spec and no ``slim`` key. Configs it refuses by
    design (``ssod_method``, ``use_cot``) are counted apart.
 
@@ -55,7 +55,7 @@ def check_clone(clone):
     sys.path.insert(0, clone)
     from prune_plugin.config_files import merged_top_level_keys
     from prune_plugin.suites import describe_loaded_suite, detect_suite
-    from prune_plugin.adapters.ppdet_config import load_ppdet_config, reset_global_config
+    from prune_plugin.adapters.ppdet.config import load_ppdet_config, reset_global_config
     from ppdet.core.workspace import load_config
     loaded = describe_loaded_suite('ppdet', clone)
     counts, failures = Counter(), {'read': {}, 'recognised': {}, 'ppdet_load': {},

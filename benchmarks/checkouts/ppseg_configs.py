@@ -7,7 +7,7 @@ For every ``.yml`` / ``.yaml`` under the clone's ``configs/`` and ``contrib/``:
    keys``: its keys alone (with its ``_base_`` chain) say so, wherever it is;
 2. ``paddleseg``: the clone's own ``paddleseg.cvlibs.Config`` reads it (``_base_`` chain and its
    sanity rules: a full training config);
-3. ``with block``: :class:`~prune_plugin.adapters.ppseg_config.PruneSegConfig` reads it with a
+3. ``with block``: :class:`~prune_plugin.adapters.ppseg.config.PruneSegConfig` reads it with a
    ``slim: UnstructuredPrune`` block added through ``--opts`` (what ``prune-train`` does) and
    returns the validated block.
 
@@ -44,7 +44,7 @@ def check(path, clone):
     """``{'detect': bool, 'paddleseg': bool, 'block': bool, 'why': str}`` for one file, as
     read at the root of ``clone``."""
     from paddleseg.cvlibs import Config
-    from prune_plugin.adapters.ppseg_config import PruneSegConfig
+    from prune_plugin.adapters.ppseg.config import PruneSegConfig
     from prune_plugin.config_files import merged_top_level_keys
     from prune_plugin.suites import detect_suite, suite_of_keys
     row = {'keys': False, 'detect': False, 'paddleseg': False, 'block': False, 'why': ''}

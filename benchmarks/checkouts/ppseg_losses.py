@@ -112,7 +112,7 @@ def run_entry(entry, fix):
 
     loss = SegBuilder(OneConfig()).build_component(entry)
     if fix:
-        from prune_plugin.adapters.ppseg_losses import make_losses_paddle3_ready
+        from prune_plugin.adapters.ppseg.losses import make_losses_paddle3_ready
         make_losses_paddle3_ready([loss])
     paddle.seed(0)
     try:

@@ -1,7 +1,9 @@
-"""Suite adapters. Each module imports its suite; nothing imports them but :func:`load_adapter`.
+"""Suite adapters. Each package (``ppdet/``, ``ppseg/``, ``ppcls/``) imports its suite; nothing
+imports them but :func:`load_adapter` (and the public hooks ``prune_plugin.ppdet`` / ``ppseg`` /
+``ppcls``); ``suite_logging`` is shared.
 
-Every adapter module provides ``train_main(argv)``, ``eval_main(argv)`` and ``export_main(argv)``,
-the entry points of ``prune-train`` / ``prune-eval`` / ``prune-export`` (and ``tools/*.py``).
+Every adapter's ``main`` module provides ``train_main(argv)``, ``eval_main(argv)`` and
+``export_main(argv)``, the entry points of ``prune-train`` / ``prune-eval`` / ``prune-export`` (and ``tools/*.py``).
 Which suite a config is for, and which copy of the suite runs, is :mod:`prune_plugin.suites`.
 """
 import importlib
@@ -14,7 +16,8 @@ _SUITE_PACKAGES = ('ppdet', 'paddleseg', 'paddleclas', 'ppcls', 'paddle')
 
 
 def load_adapter(suite):
-    """Import the adapter of ``suite``; a missing suite names the pip command that fixes it."""
+    """Import the adapter of ``suite`` (its ``main`` module); a missing suite names the pip
+    command that fixes it."""
     info = SUITES[suite]
     try:
         return importlib.import_module(info.adapter)

@@ -1,6 +1,7 @@
 """The sparsity engine. Imports paddle and numpy only, never a suite."""
 from .errors import NonFiniteWeightsError, PruneConfigError
-from .pruner import GMPUnstructuredPruner, UnstructuredPruner  # pruner.py first: it imports gmp.py
+from .gmp import GMPUnstructuredPruner
+from .pruner import UnstructuredPruner
 from .validation import parse_sparse_pattern
 from .schedule import GMPSchedule, gmp_ratio_at
 from .selection import conv1x1_params, default_skip_params, select_prunable

@@ -16,7 +16,6 @@ from . import kernels
 from .array_ops import ops_for
 from .errors import NonFiniteWeightsError
 from .nm_pattern import nm_pattern_keep
-from .optimizer_state import moments
 from .order_stats import kept_units, smallest_threshold
 from .scores import expand_blocks, unit_scores
 
@@ -167,6 +166,6 @@ class PruneEvents:
         self._masks[p.name] = keep
         self._mask_version += 1
         # momentum / Adam moments built up before the prune are dropped with the weight
-        for tensor in moments(self._optimizer, p.param):
+        for tensor in self._moments_of(p):
             kernels.zero_pruned(tensor, keep)
 

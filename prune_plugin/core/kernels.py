@@ -76,7 +76,11 @@ def _host_pair(tensor, keep):
 
 def _views_write_through():
     """True when in-place ops on ``t.reshape([-1])[a:b]`` change ``t`` (stride views, as in
-    Paddle 3); checked once, on a CPU probe, when this module loads."""
+    Paddle 3); checked once, on a CPU probe, when this module loads (in dygraph mode, even when
+    it is imported under ``paddle.enable_static()``)."""
+    if not paddle.in_dynamic_mode():
+        with paddle.base.dygraph.guard(paddle.CPUPlace()):
+            return _views_write_through()
     with paddle.no_grad():
         probe = paddle.to_tensor(np.ones((4, 2), 'float32'), place=paddle.CPUPlace())
         part = probe.reshape([-1])[2:4]

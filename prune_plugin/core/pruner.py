@@ -24,7 +24,7 @@ from .array_ops import DEVICE, ops_for
 from .errors import PruneConfigError
 from .events import PruneEvents, logger, rank
 from .masks import pattern_fits
-from .optimizer_state import innermost_optimizer, master_weight
+from .optimizer_state import innermost_optimizer, master_weight, moments
 from .order_stats import kept_units
 from .scores import unit_scores
 from .selection import select_prunable
@@ -91,9 +91,9 @@ class UnstructuredPruner(PruneEvents):
         self._mask_version = 0  # bumped whenever a mask changes
         self._counted = (-1, 0)  # (mask version, pruned weights) of the last count
         self._needs_update = True
-        params = select_prunable(model, skip_params_func=skip_params_func,
-                                 conv1x1_only=prune_params_type == 'conv1x1_only',
-                                 prune_params=prune_params, skip_params=skip_params)
+        params = self._select_params(model, skip_params_func=skip_params_func,
+                                     conv1x1_only=prune_params_type == 'conv1x1_only',
+                                     prune_params=prune_params, skip_params=skip_params)
         if self.pattern is not None:
             params = self._params_fitting_pattern(params)
         if not params:
@@ -105,6 +105,19 @@ class UnstructuredPruner(PruneEvents):
         self._total_weights = sum(int(np.prod(p.shape)) for p in params)
         if optimizer is not None:
             self.attach_optimizer(optimizer)
+
+    def _select_params(self, model, **choice):
+        """The :class:`~.selection.PrunableParam` list to own (the override point for another
+        kind of model, e.g. a static program: :mod:`prune_plugin.static`)."""
+        return select_prunable(model, **choice)
+
+    def _master_of(self, p):
+        """The fp32 master copy of ``p``'s weight, or None (override point, as ``_select_params``)."""
+        return master_weight(self._optimizer, p.param)
+
+    def _moments_of(self, p):
+        """The optimizer moments shaped like ``p``'s weight (override point, as ``_select_params``)."""
+        return moments(self._optimizer, p.param)
 
     def _params_fitting_pattern(self, params):
         n, m = self.pattern
@@ -161,7 +174,7 @@ class UnstructuredPruner(PruneEvents):
     def _zero_weight(self, p, keep, weight_done=False):
         if not weight_done:
             kernels.zero_pruned(p.param, keep)
-        master = master_weight(self._optimizer, p.param)
+        master = self._master_of(p)
         if master is not None:
             kernels.zero_pruned(master, keep)
 
@@ -266,5 +279,10 @@ class UnstructuredPruner(PruneEvents):
     total_sparse_conv1x1 = staticmethod(total_sparse_conv1x1)
 
 
-# The GMP subclass lives in gmp.py; spec.py and older imports find it here too.
-from .gmp import GMPUnstructuredPruner  # noqa: E402  pylint: disable=wrong-import-position
+def __getattr__(name):
+    """``GMPUnstructuredPruner`` lives in gmp.py (which imports this module); older imports
+    from here still find it, looked up on first use so the two modules form no import cycle."""
+    if name == 'GMPUnstructuredPruner':
+        from .gmp import GMPUnstructuredPruner
+        return GMPUnstructuredPruner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

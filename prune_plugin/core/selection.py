@@ -81,15 +81,25 @@ def conv1x1_params(model):
     }
 
 
-def _axes_for(layer, param):
-    ndim = len(param.shape)
+def channel_axes(ndim, transposed=False):
+    """``(out_axis, in_axis)`` of a weight with ``ndim`` dimensions.
+
+    Conv weights are [out, in, kh, kw]; Linear weights (2-D) and transposed-conv weights
+    (``transposed=True``) are [in, out, ...]; 1-D parameters have no input axis.
+
+    Example:
+        >>> channel_axes(4), channel_axes(2), channel_axes(4, transposed=True), channel_axes(1)
+        ((0, 1), (1, 0), (1, 0), (0, None))
+    """
     if ndim <= 1:
         return 0, None
-    if type(layer).__name__ in _TRANSPOSED_CONV_NAMES:
-        return 1, 0
-    if ndim == 2:  # paddle.nn.Linear keeps weights as [in, out]
+    if transposed or ndim == 2:  # paddle.nn.Linear keeps weights as [in, out]
         return 1, 0
     return 0, 1
+
+
+def _axes_for(layer, param):
+    return channel_axes(len(param.shape), type(layer).__name__ in _TRANSPOSED_CONV_NAMES)
 
 
 def select_prunable(model, skip_params_func=None, conv1x1_only=False, prune_params=None,

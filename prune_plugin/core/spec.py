@@ -19,7 +19,8 @@ import difflib
 from dataclasses import dataclass, field, replace
 
 from .errors import PruneConfigError
-from .pruner import GMPUnstructuredPruner, UnstructuredPruner
+from .gmp import GMPUnstructuredPruner
+from .pruner import UnstructuredPruner
 from .validation import check_initial_ratio, check_int, parse_sparse_pattern, validate_pruner_args
 from .schedule import GMPSchedule
 

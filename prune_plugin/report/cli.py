@@ -10,6 +10,7 @@ import os
 import re
 import sys
 
+from .. import __version__
 from .formatting import FORMATTERS
 from .loading import ReportInputError, load_weights
 from .patterns import parse_block, parse_pattern, summarize_check
@@ -83,6 +84,7 @@ def build_parser():
                     "total_sparse / total_sparse_conv1x1 give) and block / n:m pattern checks.")
     parser.add_argument('path', help=".pdparams file, checkpoint directory, exported "
                         "inference model (prefix, .pdmodel, .json or .pdiparams) or .onnx file")
+    parser.add_argument('--version', action='version', version=f"prune_plugin {__version__}")
     parser.add_argument('--checkpoint', metavar='NAME',
                         help="in a directory, read this checkpoint instead of the newest "
                         "(model_final, 11, iter_500, best_model, latest, ...)")

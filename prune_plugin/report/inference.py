@@ -15,7 +15,8 @@ import struct
 import numpy as np
 
 from . import safe_pickle
-from .loading import PARAMS_EXT, LoadedWeights, RefusedFileError, ReportInputError, read_pickle
+from .paddle_files import (PARAMS_EXT, LoadedWeights, RefusedFileError, ReportInputError,
+                           read_pickle)
 
 MAX_PROGRAM_BYTES = 2 << 30  # protobuf cannot parse more; a PIR JSON of that size is no program
 

@@ -15,43 +15,16 @@ Accepted paths:
 Every failure is a :class:`ReportInputError` whose message is one line for the user.
 """
 import os
-import pickle
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import safe_pickle
+from .inference import load_inference_model
+from .paddle_files import (PARAMS_EXT, PROGRAM_EXTS, WEIGHTS_EXT, LoadedWeights,  # noqa: F401
+                           RefusedFileError, ReportInputError, read_pickle)
 
-WEIGHTS_EXT = '.pdparams'
-PARAMS_EXT = '.pdiparams'
-PROGRAM_EXTS = ('.pdmodel', '.json')
 STRUCTURED_NAME_KEY = safe_pickle.STRUCTURED_NAME_KEY
 MAX_NESTING = 32
-
-
-class ReportInputError(ValueError):
-    """The path is missing, holds no weights, or is not a readable Paddle file."""
-
-
-class RefusedFileError(ReportInputError):
-    """The file asks to run something no Paddle file does; it was not loaded."""
-
-
-@dataclass
-class LoadedWeights:
-    """Weights read from one file.
-
-    Attributes:
-        path: The file (or inference-model prefix) actually read.
-        source_format: ``'pdparams'``, ``'inference (pdmodel)'`` or ``'inference (pir json)'``.
-        arrays: ``{name: numpy array}`` in file order.
-        transposed: Names of transposed-conv weights, when the file says (exported programs do;
-            state dicts do not).
-    """
-    path: str
-    source_format: str
-    arrays: dict = field(default_factory=dict)
-    transposed: frozenset = frozenset()
 
 
 def _as_array(value):
@@ -83,43 +56,6 @@ def _flatten_arrays(obj, prefix='', depth=0):
         if array is not None:
             found[f"{prefix}{key}"] = array
     return found
-
-
-def _one_line(err):
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(': ')
-
-
-def read_pickle(path):
-    """Unpickle a Paddle file without running code (see :mod:`.safe_pickle`).
-
-    Args:
-        path: ``.pdparams``, ``.pdema``, ``.pdopt``, ``.pdiparams.info``...
-
-    Returns:
-        The object (numpy arrays where Paddle had tensors).
-
-    Raises:
-        RefusedFileError: it references a global Paddle never writes (named in the message).
-        ReportInputError: one line: truncated, not a pickle, not a regular file, unreadable.
-    """
-    try:
-        return safe_pickle.load(path)
-    except safe_pickle.RefusedPickle as err:
-        raise RefusedFileError(f"{path}: refused: {err.reason} (nothing in the file was run)") \
-            from None
-    except safe_pickle.NotARegularFile as err:
-        raise ReportInputError(f"{path}: {err}") from None
-    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, ImportError, OverflowError, RecursionError) as err:
-        truncated = isinstance(err, EOFError) or 'truncated' in str(err)
-        kind = 'truncated' if truncated else 'not a Paddle weights file'
-        raise ReportInputError(f"{path}: {kind} ({_one_line(err)})") from None
-    except MemoryError:
-        raise ReportInputError(f"{path}: not a Paddle weights file (it declares an entry larger "
-                               "than the memory)") from None
-    except OSError as err:
-        raise ReportInputError(f"{path}: cannot read ({err.strerror or err})") from None
 
 
 def load_pdparams(path):
@@ -260,7 +196,6 @@ def load_weights(path, checkpoint=None):
         >>> load_weights('output/ppyoloe', checkpoint='model_final').path
         'output/ppyoloe/model_final.pdparams'
     """
-    from .inference import load_inference_model
     if os.path.isdir(path):
         found, is_inference = pick_checkpoint(path, checkpoint)
         return load_inference_model(found) if is_inference else load_pdparams(found)

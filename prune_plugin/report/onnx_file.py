@@ -13,7 +13,7 @@ own resolver, which refuses locations outside the model's folder. Nothing in the
 """
 import os
 
-from .loading import LoadedWeights, ReportInputError
+from .paddle_files import LoadedWeights, ReportInputError
 from .safe_pickle import NotARegularFile, open_regular
 
 ONNX_EXT = '.onnx'
