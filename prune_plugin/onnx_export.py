@@ -161,7 +161,8 @@ def convert(prefix, opset=OPSET, model=None):
         dict: ``path`` (the ONNX file), ``zeros`` / ``total`` over its weights of rank >= 2.
 
     Raises:
-        RuntimeError: paddle2onnx failed, or a weight's zeros differ from the Paddle file's.
+        OnnxConversionError: paddle2onnx failed, or a weight's zeros differ from the Paddle
+            file's (nothing written).
         OnnxExportError: the target appeared meanwhile.
     """
     import paddle2onnx
@@ -170,7 +171,7 @@ def convert(prefix, opset=OPSET, model=None):
     from .report.onnx_file import load_onnx_model
 
     target = target_of(prefix)
-    program = _program_file(prefix)
+    program = exported = _program_file(prefix)
     folder = os.path.dirname(os.path.abspath(target))
     scratch = tempfile.mkdtemp(prefix='.onnx-', dir=folder)
     partial = os.path.join(scratch, os.path.basename(target))
@@ -189,7 +190,7 @@ def convert(prefix, opset=OPSET, model=None):
                 auto_upgrade_opset=True, enable_onnx_checker=True, optimize_tool='None'))
         if errors or not os.path.isfile(partial):
             raise OnnxConversionError(
-                f"paddle2onnx {paddle2onnx.__version__} cannot convert {program}: "
+                f"paddle2onnx {paddle2onnx.__version__} cannot convert {exported}: "
                 f"{errors[0] if errors else 'it wrote no file'} (the Paddle export next to it "
                 "is complete)")
         # by program names (conv2d_0.w_0), the ONNX file's: a 2.x / legacy export's
@@ -198,7 +199,7 @@ def convert(prefix, opset=OPSET, model=None):
         renamed = {structured: name for name, structured in _structured_names(prefix).items()}
         arrays = {renamed.get(name, name): array for name, array in arrays.items()}
         onnx_arrays = load_onnx_model(partial, names_from=None).arrays
-        zeros, total = _check_zeros(arrays, onnx_arrays, program, partial)
+        zeros, total = _check_zeros(arrays, onnx_arrays, exported, target)
         _store_names(partial, {k: v for k, v in structured_names(model).items()
                                if k in onnx_arrays})
         if os.path.lexists(target):
@@ -223,13 +224,15 @@ def _check_zeros(paddle_arrays, onnx_arrays, program, onnx_path):
         if other is None:
             continue   # folded into another tensor by the converter: not a weight any more
         if other.shape != array.shape or int((other == 0).sum()) != int((array == 0).sum()):
-            raise RuntimeError(f"{onnx_path}: {name} has {int((other == 0).sum())} zeros in "
-                               f"{list(other.shape)}, the Paddle export "
-                               f"{int((array == 0).sum())} in {list(array.shape)}")
+            raise OnnxConversionError(
+                f"{onnx_path}: {name} has {int((other == 0).sum())} zeros in "
+                f"{list(other.shape)}, the Paddle export {int((array == 0).sum())} in "
+                f"{list(array.shape)} (nothing written)")
         zeros += int((other == 0).sum())
         total += other.size
     if total == 0:
-        raise RuntimeError(f"{onnx_path}: none of the weights of {program} found by name")
+        raise OnnxConversionError(f"{onnx_path}: none of the weights of {program} found by "
+                                  "name (nothing written)")
     return zeros, total
 
 
