@@ -4,11 +4,10 @@ The weights are the graph's initializers and the tensors of its ``Constant`` nod
 2.x writes every Paddle parameter as a ``Constant`` named after it, ``conv2d_0.w_0``, the name
 ``prune-report`` prints for the exported Paddle model). paddle2onnx's own helper constants
 (``p2o.*``, ``helper.*``: shapes, scales) and integer / boolean tensors are not weights and are
-left out.
-``prune-export --format onnx`` stores the checkpoint's structured names in the file's metadata
-(and a Paddle export that wrote ``<stem>.pdiparams.info`` lists them next to it): the rows are
-then named as in the checkpoint. Transposed convolutions are read from the graph (``ConvTranspose`` weight inputs), as the Paddle
-program readers do. Tensors stored outside the file (``external_data``) are read through onnx's
+left out. ``prune-export --format onnx`` stores the checkpoint's structured names in the file's
+metadata (and a Paddle export that wrote ``<stem>.pdiparams.info`` lists them next to it): the
+rows are then named as in the checkpoint. Transposed convolutions are read from the graph
+(``ConvTranspose`` weight inputs), as the Paddle program readers do. Tensors stored outside the file (``external_data``) are read through onnx's
 own resolver, which refuses locations outside the model's folder. Nothing in the file is run.
 """
 import os
