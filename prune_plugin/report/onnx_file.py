@@ -7,8 +7,9 @@ The weights are the graph's initializers and the tensors of its ``Constant`` nod
 left out. ``prune-export --format onnx`` stores the checkpoint's structured names in the file's
 metadata (and a Paddle export that wrote ``<stem>.pdiparams.info`` lists them next to it): the
 rows are then named as in the checkpoint. Transposed convolutions are read from the graph
-(``ConvTranspose`` weight inputs), as the Paddle program readers do. Tensors stored outside the file (``external_data``) are read through onnx's
-own resolver, which refuses locations outside the model's folder. Nothing in the file is run.
+(``ConvTranspose`` weight inputs), as the Paddle program readers do. Tensors stored outside
+the file (``external_data``) are read through onnx's own resolver, which refuses locations
+outside the model's folder. Nothing in the file is run.
 """
 import os
 
