@@ -17,6 +17,8 @@ setup(
     # paddlepaddle (or paddlepaddle-gpu) and the suites are installed by scripts/install.sh:
     # their published pins conflict, see README "Installing".
     install_requires=['numpy<2', 'pyyaml'],
+    # prune-export --format onnx / prune-report model.onnx (requirements/onnx.txt pins a tested set)
+    extras_require={'onnx': ['paddle2onnx==2.1.0', 'onnx>=1.16.1', 'onnxruntime']},
     entry_points={'console_scripts': [
         'prune-train=prune_plugin.cli:train',
         'prune-eval=prune_plugin.cli:evaluate',

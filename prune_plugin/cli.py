@@ -2,7 +2,7 @@
 
     prune-train -c CONFIG [the suite's own flags]      # = python -m prune_plugin train ...
     prune-eval -c CONFIG ...                            # = python -m prune_plugin eval ...
-    prune-export -c CONFIG ...                          # = python -m prune_plugin export ...
+    prune-export -c CONFIG ... [--format onnx]          # = python -m prune_plugin export ...
     prune-report PATH ...                               # = python -m prune_plugin report ...
 
 The config picks the suite (its keys, through ``_BASE_`` / ``_base_`` files). Run at the root
@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from . import __version__, fault_hook, run_lock
+from . import __version__, fault_hook, onnx_export, run_lock
 from .config_files import ConfigFileError
 from .core.errors import PruneConfigError
 from .registry import RegistryError
@@ -27,7 +27,7 @@ USAGE = """usage: {prog} -c CONFIG [suite options]
 
 {what} with the suite the config is written for (PaddleDetection, PaddleSeg or PaddleClas),
 sparse when the config has a 'slim: UnstructuredPrune' block. The options are the suite's own
-(those of its tools/{tool}); run '{prog} -c CONFIG -h' to list them.
+(those of its tools/{tool}); run '{prog} -c CONFIG -h' to list them.{extra}
 
 Run at the root of a clone of the suite, the clone's package runs; otherwise the installed one.
 
@@ -38,6 +38,8 @@ examples:
 """
 _WHAT = {'train': 'Train', 'eval': 'Evaluate a checkpoint',
          'export': 'Export an inference model (zeros kept)'}
+_EXTRA = {'export': "\nprune-export only: --format onnx also writes <model>.onnx next to the "
+                     "Paddle files\n(paddle2onnx, opset 13; pip install 'prune_plugin[onnx]')."}
 _TOOL = {'train': 'train.py', 'eval': 'eval.py (PaddleSeg: val.py)',
          'export': 'export_model.py (PaddleSeg: export.py)'}
 
@@ -120,18 +122,28 @@ def run(command, argv=None, prog=None):
         config = _config_arg(argv)
         if config is None:
             if any(a in ('-h', '--help') for a in argv):
-                print(USAGE.format(prog=prog, what=_WHAT[command], tool=_TOOL[command]))
+                print(USAGE.format(prog=prog, what=_WHAT[command], tool=_TOOL[command],
+                                   extra=_EXTRA.get(command, '')))
                 return 0
             raise _UsageError(f"usage: {prog} -c CONFIG [suite options] (-h for help)")
+        fmt = 'paddle'
+        if command == 'export':   # --format onnx: the suite's export, then paddle2onnx
+            fmt, argv = onnx_export.pop_format(argv)
+            if fmt == 'onnx':
+                onnx_export.require_converter()
         adapter, _ = prepare_suite(config)
         fault_hook.install()  # a test hook: does nothing unless PRUNE_PLUGIN_FAULT_PAUSE is set
-        return getattr(adapter, f"{command}_main")(argv) or 0
+        with onnx_export.requested(fmt):
+            return getattr(adapter, f"{command}_main")(argv) or 0
     except (_UsageError, ConfigFileError, SuiteNotFoundError, PruneConfigError,
-            RegistryError, ImportError) as err:
+            RegistryError, ImportError, onnx_export.OnnxExportError) as err:
         run_lock.release_all()  # bad input found after the lock was taken: leave nothing behind
         message = str(err)
         print(message if message.startswith('usage:') else f"error: {message}", file=sys.stderr)
         return 2
+    except onnx_export.OnnxConversionError as err:   # the Paddle export itself is done
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
 
 def main(argv=None):

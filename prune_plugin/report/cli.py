@@ -25,6 +25,7 @@ EPILOG = """examples:
   prune-report output/ppyoloe_sparse                       # newest checkpoint in the folder
   prune-report output/seg --checkpoint best_model          # best_model/model.pdparams
   prune-report output_inference/yolov3/model.pdmodel       # exported model (.pdmodel or .json)
+  prune-report output_inference/yolov3/model.onnx          # ONNX (prune-export --format onnx)
   prune-report ckpt.pdparams --block 2x1 --pattern 2:4 --strict
   prune-report ckpt.pdparams --block 2x1 --transposed 'mask_head\\.deconv'  # [in,out,k,k]
   prune-report ckpt.pdparams --sort sparsity --top 10 --min-sparsity 0.3
@@ -81,8 +82,8 @@ def build_parser():
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Sparsity report of Paddle weights: per-parameter zeros, totals (the numbers "
                     "total_sparse / total_sparse_conv1x1 give) and block / n:m pattern checks.")
-    parser.add_argument('path', help=".pdparams file, checkpoint directory, or exported "
-                        "inference model (prefix, .pdmodel, .json or .pdiparams)")
+    parser.add_argument('path', help=".pdparams file, checkpoint directory, exported "
+                        "inference model (prefix, .pdmodel, .json or .pdiparams) or .onnx file")
     parser.add_argument('--version', action='version', version=f"prune_plugin {__version__}")
     parser.add_argument('--checkpoint', metavar='NAME',
                         help="in a directory, read this checkpoint instead of the newest "

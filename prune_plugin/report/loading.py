@@ -8,7 +8,9 @@ Accepted paths:
   one named with ``checkpoint=``;
 - an exported inference model: ``<prefix>.pdiparams`` with ``<prefix>.pdmodel`` (Paddle 2.x and
   3.x with PIR off) or ``<prefix>.json`` (Paddle 3.x PIR), given as the prefix, any of its files,
-  or the directory holding it (read by :mod:`prune_plugin.report.inference`).
+  or the directory holding it (read by :mod:`prune_plugin.report.inference`);
+- an ``.onnx`` file (``prune-export --format onnx``; read by :mod:`prune_plugin.report.onnx_file`,
+  needs the ``onnx`` package).
 
 Every failure is a :class:`ReportInputError` whose message is one line for the user.
 """
@@ -201,6 +203,9 @@ def load_weights(path, checkpoint=None):
         raise ReportInputError(f"--checkpoint {checkpoint} needs a directory, {path} is not one")
     if os.path.isfile(path) and path.endswith(WEIGHTS_EXT):
         return load_pdparams(path)
+    if path.endswith('.onnx') and os.path.exists(path):
+        from .onnx_file import load_onnx_model
+        return load_onnx_model(path)
     prefix = inference_prefix(path)
     if prefix is not None:
         return load_inference_model(prefix)

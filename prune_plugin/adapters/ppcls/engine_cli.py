@@ -15,6 +15,7 @@ Run at the root of a clone (or with ``$PADDLECLAS_SRC``), the commands do what t
 import argparse
 import os
 
+from ... import onnx_export
 from ...core.errors import PruneConfigError
 from .engine_adapter import _unwrap, attach_pruner, log_through_ppcls, logger
 from .engine_check import check_engine_config
@@ -140,9 +141,12 @@ def engine_main(command, argv):
         return 0
     if cfg['Arch'].get('use_sync_bn', False):
         cfg['Arch']['use_sync_bn'] = False
+    prefix = os.path.join(cfg['Global']['save_inference_dir'], 'inference')
+    onnx_export.check_target(prefix)   # --format onnx
     engine = Engine(cfg, mode='export')
     log_through_ppcls()
     network = _report_weights(engine, spec, cfg, 'exporting')
     engine.export()
     _check_export(engine, network, cfg)
+    onnx_export.convert_requested(prefix, model=network)
     return 0

@@ -6,6 +6,7 @@ import numpy as np
 import paddle
 from paddle.static import InputSpec
 
+from ... import onnx_export
 from ...core.stats import count_zeros, total_sparse, total_sparse_conv1x1
 from .report import unpruned_weights_warning
 from .trainer import build_network, is_rank0, setup_runtime
@@ -38,6 +39,7 @@ def export(cfg, spec=None):
     Raises:
         RuntimeError: the exported model has other zeros than the checkpoint.
     """
+    onnx_export.check_target(os.path.join(cfg['Global']['save_inference_dir'], 'inference'))
     setup_runtime(cfg)
     network = build_network(cfg)
     network.eval()
@@ -60,6 +62,7 @@ def export(cfg, spec=None):
     result = {'path': path, 'zeros': zeros, 'total': total,
               'total_sparse': total_sparse(network),
               'total_sparse_conv1x1': total_sparse_conv1x1(network)}
+    result['onnx'] = onnx_export.convert_requested(path, model=network)   # --format onnx
     if is_rank0():
         print(f"exported {path} ({', '.join(sorted(os.listdir(folder)))}): {zeros} of {total} "
               f"parameters are zero, as in {cfg['Global']['pretrained_model']}.pdparams; "

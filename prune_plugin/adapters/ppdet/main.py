@@ -24,6 +24,7 @@ from ppdet.engine import init_fleet_env, init_parallel_env, set_random_seed
 from ppdet.utils.check import check_config
 from ppdet.utils.logger import setup_logger
 
+from ... import onnx_export
 from ...core.errors import PruneConfigError
 from ...run_lock import acquire
 from .callback import _checkpointer_of
@@ -184,6 +185,9 @@ def export_main(argv):
         _check_weights(cfg.get('weights'), 'weights')
     check_config(cfg)
     cfg.setdefault('use_gpu', False)
+    prefix = (os.path.join(flags.output_dir, 'inference') if flags.for_fd else os.path.join(
+        flags.output_dir, os.path.splitext(os.path.basename(cfg.filename))[0], 'model'))
+    onnx_export.check_target(prefix)   # --format onnx: refuse an existing model.onnx
     trainer = PruneTrainer(cfg, mode='test', prune_spec=spec)
     if tracker:
         trainer.load_weights_sde(cfg.det_weights, cfg.reid_weights)
@@ -191,6 +195,7 @@ def export_main(argv):
         trainer.load_weights(cfg.weights)
     extra = {'for_fd': True} if flags.for_fd else {}
     trainer.export(flags.output_dir, **extra)
+    onnx_export.convert_requested(prefix, model=trainer.model)
     name = os.path.splitext(os.path.split(cfg.filename)[-1])[0]
     if flags.export_serving_model:
         from paddle_serving_client.io import inference_model_to_serving

@@ -16,6 +16,8 @@ from paddleseg.cvlibs import SegBuilder
 from paddleseg.deploy.export import WrappedModel
 from paddleseg.utils import utils as seg_utils
 
+from ... import onnx_export
+
 logger = logging.getLogger('prune_plugin')
 
 
@@ -45,6 +47,7 @@ def export_inference_model(cfg, model_path, save_dir, input_shape=None, output_o
         ``exported`` (:func:`exported_zero_counts` of the saved program: weights the program
         never uses, e.g. dead branches, are not in it).
     """
+    onnx_export.check_target(os.path.join(save_dir, 'inference' if for_fd else 'model'))
     os.environ['PADDLESEG_EXPORT_STAGE'] = 'True'  # as paddleseg's export (sync BN -> BN)
     model = SegBuilder(cfg).model
     if model_path is not None:
@@ -66,6 +69,7 @@ def export_inference_model(cfg, model_path, save_dir, input_shape=None, output_o
     with open(os.path.join(save_dir, deploy_name), 'w') as f:
         yaml.dump(deploy, f)
     exported = exported_zero_counts(os.path.join(save_dir, name))
+    onnx_export.convert_requested(os.path.join(save_dir, name), model=model)   # --format onnx
     zeros_1x1, total_1x1 = exported['conv1x1']
     zeros_conv, total_conv = exported['conv']
     logger.info("exported %s to %s: zeros in %.2f%% of its 1x1-conv weights, %.2f%% of all conv "
