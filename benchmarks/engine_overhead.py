@@ -35,6 +35,7 @@ from engine_overhead_training import measure_training_overhead
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402  (after _common, which puts the repository on sys.path)
+from prune_plugin.core import kernels  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -113,6 +114,8 @@ def main(argv=None):
     overhead = measure_training_overhead(args.steps, args.batch, args.size, args.scale)
     args.engine = engine_version()
     args.copy_bandwidth = copy_bandwidth() if args.device == 'cpu' else None
+    args.host_loops = 'native' if kernels.native_loops() else 'numpy'
+    args.host_threads = kernels.host_threads()
     report, _ = render(event_rows, step_rows, memory_rows, overhead, args)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as handle:

@@ -89,8 +89,18 @@ def _memory_floor_note(memory_rows, args):
     return ['', f"Threshold mode reads and writes every prunable weight (4 + 4 B) and its mask "
                 f"(1 + 1 B) each step: 10 B per weight. At this machine's copy bandwidth "
                 f"({bandwidth / 1e9:.1f} GB/s read + write, numpy `copyto` of 256 MB, one "
-                f"thread) that traffic alone takes {floors}; the rest of the measured time is "
-                f"the four passes (abs, compare, and, multiply) over each cache-sized slice."]
+                f"thread) that traffic alone takes {floors}. {_host_loops_note(args)}"]
+
+
+def _host_loops_note(args):
+    threads = getattr(args, 'host_threads', 1)
+    spread = f"spread over {threads} host threads" if threads > 1 else "on one thread"
+    if getattr(args, 'host_loops', 'numpy') == 'native':
+        return (f"This run's host loops: the compiled fused pass "
+                f"(`prune_plugin/core/_host_kernels.c`, one read and one write of each weight "
+                f"and mask), {spread}.")
+    return (f"This run's host loops: numpy (no C compiler at install), four passes (abs, "
+            f"compare, and, multiply) over each cache-sized slice, {spread}.")
 
 
 def _memory_table(rows):

@@ -12,7 +12,7 @@ PADDLE_REQ=${PADDLE_REQ:-$(grep -v '^#' requirements/paddle-cpu.txt | head -n1)}
 WITH_BENCH=${WITH_BENCH:-1}
 case "$PADDLE_REQ" in *==2.6*) onnx_default=0 ;; *) onnx_default=1 ;; esac   # paddle2onnx 2.x: Paddle 3
 WITH_ONNX=${WITH_ONNX:-$onnx_default}
-stamp_src="$PADDLE_REQ|$WITH_BENCH|$WITH_ONNX|$(cat requirements/*.txt setup.py | sha1sum)"
+stamp_src="$PADDLE_REQ|$WITH_BENCH|$WITH_ONNX|$(cat requirements/*.txt setup.py prune_plugin/core/*.c | sha1sum)"
 stamp="$VENV/.prune_plugin_installed"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$stamp_src" ]; then
   exit 0

@@ -248,10 +248,13 @@ def test_device_and_host_prune_events_give_the_same_masks(monkeypatch, mode):
     assert device.sparsity() == host.sparsity()
 
 
-@pytest.mark.parametrize('path', ['host views', 'paddle ops'])
+@pytest.mark.parametrize('path', ['host views, native loops', 'host views, numpy loops',
+                                  'paddle ops'])
 def test_sliced_kernels_equal_whole_tensor_arithmetic(monkeypatch, path):
     if path == 'paddle ops':  # what GPUs, float16 and non-contiguous tensors run
         monkeypatch.setattr(kernels, 'host_view', lambda tensor: None)
+    if path.endswith('numpy loops'):  # an install without a C compiler
+        monkeypatch.setattr(kernels, '_host_kernels', None)
     rng = np.random.RandomState(0)
     size = kernels.CPU_SLICE * 3 + 5  # several slices and a short last one
     w = (rng.randn(size) * 0.1).astype('float32')
@@ -272,6 +275,44 @@ def test_sliced_kernels_equal_whole_tensor_arithmetic(monkeypatch, path):
     base = paddle.to_tensor(values)
     kernels.zero_pruned(base.transpose([1, 0]), paddle.to_tensor(keep_t))
     np.testing.assert_array_equal(base.numpy(), np.where(keep_t.T, values, 0))
+
+
+def test_the_native_host_loops_are_built_and_match_numpy_bit_for_bit():
+    """setup.py compiles prune_plugin/core/_host_kernels.c (a C compiler is on every machine the
+    project installs on); its fused loops give the numpy path's exact bits: -0.0 for a pruned
+    negative weight, NaN kept as NaN (and pruned), a weight equal to the threshold kept."""
+    assert kernels.native_loops(), 'prune_plugin.core._host_kernels was not compiled'
+    native = kernels._host_kernels
+    rng = np.random.RandomState(3)
+    for size in (1, 7, 16, 4099, kernels.HOST_SLICE + 3):
+        w = (rng.randn(size) * 0.1).astype('float32')
+        w[:min(size, 6)] = [-0.03, np.nan, 0.05, -0.05, -np.inf, np.nextafter(
+            np.float32(0.05), np.float32(0))][:min(size, 6)]
+        keep = rng.rand(size) > 0.25
+        keep[:6] = True
+        w_numpy, keep_numpy = w.copy(), keep.copy()
+        for row, (weight, mask) in enumerate(((w, keep), (w_numpy, keep_numpy))):
+            if row == 0:
+                native.narrow_and_zero(weight, mask, 0.05)
+            else:
+                for start in range(0, size, kernels.HOST_SLICE):  # the numpy loops, by hand
+                    part, keep_part = weight[start:start + kernels.HOST_SLICE], \
+                        mask[start:start + kernels.HOST_SLICE]
+                    np.logical_and(keep_part, np.abs(part) >= np.float32(0.05), out=keep_part)
+                    np.multiply(part, keep_part, out=part)
+        assert w.tobytes() == w_numpy.tobytes() and keep.tobytes() == keep_numpy.tobytes(), size
+        z, z_keep = (rng.randn(size)).astype('float32'), rng.rand(size) > 0.5
+        expected = z * z_keep
+        native.zero_pruned(z, z_keep)
+        assert z.tobytes() == expected.tobytes(), size
+    assert keep[:6].tolist() == [False, False, True, True, True, False]
+    assert w[0] == 0 and np.signbit(w[0])  # -0.03 pruned: -0.0, as np.multiply gives
+    assert np.isnan(w[1]) and w[2] == np.float32(0.05) and w[3] == np.float32(-0.05)
+    assert np.signbit(w[5]) == np.False_ and w[5] == 0  # just under the threshold: pruned
+    with pytest.raises(ValueError, match='one bool per weight'):
+        native.narrow_and_zero(np.zeros(4, 'float32'), np.ones(3, bool), 0.1)
+    with pytest.raises(TypeError):  # read-only memory is refused, not written
+        native.zero_pruned(np.zeros(4, 'float32'), np.frombuffer(bytes(4), dtype=bool))
 
 
 def test_host_views_share_the_tensors_memory():
@@ -317,7 +358,8 @@ def test_many_tensors_spread_over_host_threads_give_the_same_result(monkeypatch,
     monkeypatch.setenv('PRUNE_PLUGIN_CPU_THREADS', threads)
     assert kernels.host_threads() == int(threads)
     rng = np.random.RandomState(1)
-    sizes = [kernels.HOST_PARALLEL_MIN // 2, 300_000, 70_000, 5, kernels.HOST_PARALLEL_MIN]
+    sizes = [kernels.HOST_PARALLEL_MIN // 2, 300_000, 70_000, 5, kernels.HOST_PARALLEL_MIN,
+             kernels.HOST_PIECE * 2 + 7]  # (the last cut into pieces for the threads)
     weights = [(rng.randn(n) * 0.1).astype('float32') for n in sizes]
     keeps = [rng.rand(n) > 0.4 for n in sizes]
     tensors = [(paddle.to_tensor(w), paddle.to_tensor(k)) for w, k in zip(weights, keeps)]

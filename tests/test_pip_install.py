@@ -71,7 +71,7 @@ def installed(tmp_path_factory):
     source.mkdir()
     shutil.copy(os.path.join(REPO, 'setup.py'), source)
     shutil.copytree(os.path.join(REPO, 'prune_plugin'), source / 'prune_plugin',
-                    ignore=shutil.ignore_patterns('__pycache__'))
+                    ignore=shutil.ignore_patterns('__pycache__', '*.so', '*.pyd'))  # built here
     site = root / 'site'
     result = subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-index',
                              '--no-build-isolation', '--disable-pip-version-check', '-q',
@@ -99,6 +99,13 @@ def test_the_installed_package_is_the_one_that_runs(installed, tmp_path):
                    'adapters/suite_logging.py', 'core/pruner.py', 'report/paddle_files.py',
                    'demo_data/ppdet_data.py'):
         assert (installed / 'prune_plugin' / module).is_file(), module
+    # setup.py compiled the fused host loops into the install (kernels.native_loops())
+    assert len(list((installed / 'prune_plugin' / 'core').glob('_host_kernels*.so'))) == 1
+    result = run(installed, [sys.executable, '-c', 'from prune_plugin.core import kernels; '
+                             'print(kernels.native_loops(), kernels._host_kernels.__file__)'],
+                 tmp_path)
+    assert result.stdout.split()[0] == 'True' and result.stdout.split()[1].startswith(
+        str(installed)), result.stdout + result.stderr
     version = _source_version()
     assert [p.name for p in installed.glob('prune_plugin-*.dist-info')] == [
         f"prune_plugin-{version}.dist-info"]

@@ -7,7 +7,8 @@ On CPU the weights already live in host memory: a float32 weight and its bool ma
 in place through numpy arrays that share their memory (no copy: the array is a view of the
 tensor's own buffer, ``Tensor.data_ptr()``), in cache-sized slices with reused scratch buffers.
 Paddle's CPU elementwise kernels cost ~20 us per call and allocate every output, which made the
-threshold step 2-3x slower. Other dtypes, non-contiguous tensors and Paddle builds without
+threshold step 2-3x slower. The per-weight loops themselves are ``_host_kernels`` (C, one fused
+pass, built by setup.py) when it was compiled, else numpy (four passes per slice, same bits). Other dtypes, non-contiguous tensors and Paddle builds without
 ``data_ptr`` take the paddle-op path, in slices of ``CPU_SLICE`` elements whose temporaries
 stay in cache. On other devices (GPU) only paddle ops run, a tensor is one slice: fewer kernel
 launches, and nothing crosses to the host.
@@ -21,6 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import paddle
 
+try:
+    from . import _host_kernels
+except ImportError:  # installed without a C compiler: the numpy loops below do the same work
+    _host_kernels = None
+
 CPU_SLICE = 1 << 17
 HOST_SLICE = 1 << 16  # 256 KiB of float32 scratch: stays in L2
 _HOST_TYPES = {paddle.float32: (ctypes.c_float, np.float32), paddle.bool: (ctypes.c_bool, np.bool_)}
@@ -28,7 +34,15 @@ _scratch = threading.local()
 # Many tensors at once (a model's step) are spread over host threads when they hold at least
 # this many weights: numpy releases the GIL, and Paddle's own CPU threads are idle between steps.
 HOST_PARALLEL_MIN = 1 << 20
+# A weight larger than this is cut into pieces of this size for the threads (native loops only:
+# they take any contiguous range), so one large tensor does not leave the other threads idle.
+HOST_PIECE = 1 << 20
 _pool = {}
+
+
+def native_loops():
+    """True when the compiled host loops are in use (False: the numpy fallback)."""
+    return _host_kernels is not None
 
 
 def host_threads():
@@ -96,6 +110,9 @@ def _scratch_buffers():
 
 def _host_narrow_and_zero(weight, keep, threshold):
     """``keep &= |weight| >= threshold; weight *= keep`` on numpy views, slice by slice."""
+    if _host_kernels is not None:
+        _host_kernels.narrow_and_zero(weight, keep, threshold)
+        return
     magnitude, above = _scratch_buffers()
     for start in range(0, weight.size, HOST_SLICE):
         stop = min(start + HOST_SLICE, weight.size)
@@ -171,33 +188,39 @@ def zero_pruned(tensor, keep):
 
 
 def _host_zero(weight, keep):
-    np.multiply(weight, keep, out=weight)
+    if _host_kernels is not None:
+        _host_kernels.zero_pruned(weight, keep)
+    else:
+        np.multiply(weight, keep, out=weight)
+
+
+def _many(pairs, host_work, device_work):
+    """``device_work(tensor, keep)`` for pairs without host views; the others' ``host_work``
+    spread over the host threads (large weights in pieces when the native loops run)."""
+    host = []
+    for tensor, keep in pairs:
+        pair = _host_pair(tensor, keep)
+        if pair is None:
+            device_work(tensor, keep)
+        elif _host_kernels is not None and pair[0].size > HOST_PIECE:
+            host.extend((pair[0][start:start + HOST_PIECE], pair[1][start:start + HOST_PIECE])
+                        for start in range(0, pair[0].size, HOST_PIECE))
+        else:
+            host.append(pair)
+    _spread(host, host_work)
 
 
 def zero_pruned_many(pairs):
     """:func:`zero_pruned` for every ``(tensor, keep)`` of ``pairs`` (host views spread over
     threads on CPU)."""
-    host = []
-    for tensor, keep in pairs:
-        pair = _host_pair(tensor, keep)
-        if pair is None:
-            zero_pruned(tensor, keep)
-        else:
-            host.append(pair)
-    _spread(host, _host_zero)
+    _many(pairs, _host_zero, zero_pruned)
 
 
 def narrow_and_zero_many(pairs, threshold):
     """:func:`narrow_and_zero` for every ``(weight, keep)`` of ``pairs`` (host views spread over
     threads on CPU)."""
-    host = []
-    for weight, keep in pairs:
-        pair = _host_pair(weight, keep)
-        if pair is None:
-            narrow_and_zero(weight, keep, threshold)
-        else:
-            host.append(pair)
-    _spread(host, lambda weight, keep: _host_narrow_and_zero(weight, keep, threshold))
+    _many(pairs, lambda weight, keep: _host_narrow_and_zero(weight, keep, threshold),
+          lambda weight, keep: narrow_and_zero(weight, keep, threshold))
 
 
 def narrow_and_zero(weight, keep, threshold):
