@@ -179,7 +179,9 @@ def paired_markdown(summary, meta):
         f"Paddle {paddle.__version__}, CPU ({platform.machine()}), OMP_NUM_THREADS="
         f"{meta['threads']}, `{meta['command']}`, commit {meta.get('code_version', '?')}, "
         f"{meta['date']}, {meta['total_seconds'] / 60:.1f} min in all"
-        f"{' (SMOKE budgets)' if meta['smoke'] else ''}.", "",
+        f"{' (SMOKE budgets)' if meta['smoke'] else ''}.", ""] + ([
+        "**Smoke budgets: these figures show that the pipeline runs, not what pruning costs.**",
+        ""] if meta['smoke'] else []) + [
         "Per suite one dense parent is trained from scratch (the demo config, `slim` removed). "
         "For each seed every row is then fine-tuned from the parent's saved weights with the "
         "same budget, learning-rate schedule and batch order, through `tools/train.py`; the "
