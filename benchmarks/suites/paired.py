@@ -20,8 +20,9 @@ A row's cost is its *paired drop*: its metric minus the dense fine-tune's of the
 
 Usage::
 
-    OMP_NUM_THREADS=2 python -m benchmarks.suites.paired --json benchmarks/results/suites_paired.json
-    python -m benchmarks.suites.paired --smoke --suites ppseg --seeds 0 1 --out /tmp/p.md --json /tmp/p.json
+    OMP_NUM_THREADS=1 python -m benchmarks.suites.paired \
+        --json benchmarks/results/suites_paired.json   # full: writes results/suites_paired.md
+    python -m benchmarks.suites.paired --smoke --suites ppseg --seeds 0 1 --out /tmp/p.md
     python -m benchmarks.suites.paired --render benchmarks/results/suites_paired.json
 """
 import argparse
@@ -264,7 +265,8 @@ def _parse(argv):
     parser.add_argument('--timeout', type=int, default=None,
                         help="seconds per subprocess (default 1800, smoke 300)")
     parser.add_argument('--out', default=None,
-                        help="markdown file (default: results/suites_paired.md; with --smoke: none)")
+                        help="markdown file (default: results/suites_paired.md; "
+                             "with --smoke: none)")
     parser.add_argument('--json', default=None,
                         help="also write the rows and their summary as JSON here")
     parser.add_argument('--render', default=None, metavar='JSON',

@@ -204,8 +204,9 @@ def paired_markdown(summary, meta):
         "shuffles with `RandomState(epoch)`, the same for any `--seed`; `provenance.py` "
         "starts its epoch count at `seed x 100000` (seed 0: the suites' own order) and hashes "
         "every batch of indices it yields (the digest in the per-seed table). `--seed` also "
-        "seeds paddle, numpy and random: PaddleSeg's random flips follow it; the PicoDet demo "
-        "has no random transforms.",
+        "seeds paddle, numpy and random: PaddleSeg's random flips follow it (prune_plugin draws "
+        "no random numbers, so a seed's rows get the same flips; the digest covers the "
+        "indices only); the PicoDet demo has no random transforms.",
         "- **1x1-conv zeros**: exact zero count of the 4-D 1x1 weights in the saved "
         "`.pdparams`; *exact* when it equals the count the configured ratio asks for "
         "(`round(ratio x n)` per weight for PicoDet's local sparsity, `round(ratio x N)` for "
