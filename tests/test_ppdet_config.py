@@ -45,6 +45,25 @@ def test_demo_data_is_deterministic_voc_and_coco(tmp_path):
                for im in val['images'])
 
 
+def test_demo_data_first_use_by_two_processes_at_once_gives_one_complete_dataset(tmp_path):
+    """Two ranks (or two test workers) generating the same dataset at once: both return the
+    complete folder, no staging folder is left; a half-written leftover is replaced."""
+    leftover = tmp_path / 'ppdet_voc_shapes'
+    (leftover / 'JPEGImages').mkdir(parents=True)
+    (leftover / 'trainval.txt').write_text('JPEGImages/half.jpg Annotations/half.xml\n')
+    code = ('import sys; from prune_plugin.demo_data import ppdet_data; '
+            'print(ppdet_data.ensure_dataset("ppdet_voc_shapes", sys.argv[1]))')
+    procs = [subprocess.Popen([sys.executable, '-c', code, str(tmp_path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    assert {out.strip() for out, _ in outputs} == {str(leftover)}
+    assert sorted(os.listdir(tmp_path)) == ['ppdet_voc_shapes']  # no staging folder left
+    lines = (leftover / 'trainval.txt').read_text().splitlines()
+    assert len(lines) == 48 and 'half' not in ''.join(lines)
+    assert len(os.listdir(leftover / 'JPEGImages')) == 64 and (leftover / '.complete').is_file()
+
+
 def test_demo_config_reads_through_ppdet_datasets(data_dir):
     from prune_plugin.adapters.ppdet.config import load_ppdet_config
     cfg, spec = load_ppdet_config(os.path.join(CONFIGS, 'yolov3_prune_demo.yml'))

@@ -2,7 +2,9 @@
 
 Each image is a noisy gray background with a few coloured shapes; every shape is one object
 with its box and class. The files are written deterministically (fixed seeds) on first use,
-so the same command gives the same data on any machine::
+so the same command gives the same data on any machine. A dataset is written into a staging
+folder and renamed into place when complete, so concurrent first uses (the ranks of a
+two-process launch, parallel test workers) never read a half-written one::
 
     >>> from prune_plugin.demo_data.ppdet_data import ensure_dataset
     >>> root = ensure_dataset('ppdet_voc_shapes')   # <data_root()>/ppdet_voc_shapes
@@ -16,6 +18,8 @@ Layouts are the ones ppdet's own readers expect:
 """
 import json
 import os
+import shutil
+import tempfile
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -152,12 +156,31 @@ def ensure_dataset(name, root=None):
     if name not in _WRITERS:
         raise KeyError(f"{name!r} is not a demo dataset; known: {list(DATASETS)}")
     folder = os.path.join(root or data_root(), name)
-    done = os.path.join(folder, _DONE_FILE)
-    if not os.path.exists(done):
-        _WRITERS[name](folder)
-        with open(done, 'w') as f:
-            f.write('ok\n')
+    if not os.path.exists(os.path.join(folder, _DONE_FILE)):
+        _write_complete(folder, _WRITERS[name])
     return folder
+
+
+def _write_complete(folder, writer):
+    """``writer(staging)``, then the staging folder renamed to ``folder`` with its done mark; a
+    leftover incomplete ``folder`` is replaced, a complete one written meanwhile by another
+    process is kept (the data are deterministic: both are the same)."""
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}-", dir=parent)
+    try:
+        writer(staging)
+        with open(os.path.join(staging, _DONE_FILE), 'w') as f:
+            f.write('ok\n')
+        if os.path.isdir(folder) and not os.path.exists(os.path.join(folder, _DONE_FILE)):
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.rename(staging, folder)
+        except OSError:
+            if not os.path.exists(os.path.join(folder, _DONE_FILE)):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_clone_layout(clone_root, kind):
@@ -179,16 +202,15 @@ def write_clone_layout(clone_root, kind):
     if kind not in ('coco', 'voc'):
         raise KeyError(f"{kind!r}: expected 'coco' or 'voc'")
     folder = os.path.join(clone_root, 'dataset', kind)
-    if os.path.exists(os.path.join(folder, _DONE_FILE)):
-        return folder
-    if kind == 'voc':
-        write_voc(folder)
-    else:
-        write_coco(folder)
-        for split in SPLITS:
-            os.replace(os.path.join(folder, split), os.path.join(folder, f"{split}2017"))
-            os.replace(os.path.join(folder, 'annotations', f"instances_{split}.json"),
-                       os.path.join(folder, 'annotations', f"instances_{split}2017.json"))
-    with open(os.path.join(folder, _DONE_FILE), 'w') as f:
-        f.write('ok\n')
+    if not os.path.exists(os.path.join(folder, _DONE_FILE)):
+        _write_complete(folder, write_voc if kind == 'voc' else _write_coco_2017)
     return folder
+
+
+def _write_coco_2017(folder):
+    """The COCO dataset under the 2017 names the stock configs read."""
+    write_coco(folder)
+    for split in SPLITS:
+        os.replace(os.path.join(folder, split), os.path.join(folder, f"{split}2017"))
+        os.replace(os.path.join(folder, 'annotations', f"instances_{split}.json"),
+                   os.path.join(folder, 'annotations', f"instances_{split}2017.json"))
