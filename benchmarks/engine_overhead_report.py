@@ -171,10 +171,17 @@ def _steady_checks(event_rows, step_rows, args):
         largest = event_rows[-1]['model']
         for r in event_rows:
             if r['model'] == largest and r['case'] != 'local ratio 0.55':
-                checks.append((f"prune event no slower than before ({args.baseline}), "
-                               f"{r['case']}, {largest}", r['ours'] / r['baseline'],
-                               r['ours'] <= r['baseline'], 'x the time before'))
+                checks.append((f"prune event no slower than before ({args.baseline}; within "
+                               f"{EVENT_NOISE - 1:.0%}, the spread of repeated runs of the same "
+                               f"code here), {r['case']}, {largest}",
+                               r['ours'] / r['baseline'],
+                               r['ours'] <= EVENT_NOISE * r['baseline'], 'x the time before'))
     return checks
+
+
+# Best-of-3 event times of unchanged code differ by more than this between runs on this shared
+# machine (e.g. 19.3 and 27.6 ms for the same MobileNetV1 global event in two runs).
+EVENT_NOISE = 1.05
 
 
 def _checks_table(header, checks):
