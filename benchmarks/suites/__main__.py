@@ -147,26 +147,36 @@ def _parse(argv):
         epilog="examples:\n  python -m benchmarks.suites\n"
                "  python -m benchmarks.suites --smoke --suites ppseg --out /tmp/s.md "
                "--json /tmp/s.json")
+    add_run_arguments(parser, SUITES, 'suites.md',
+                      "skip the PicoDet run with ppdet's built-in pruner")
+    return parse_checked(parser, argv, SUITES)
+
+
+def add_run_arguments(parser, suites, results_name, builtin_help):
+    """The options every suite benchmark takes (``python -m benchmarks.suites[.paired]``)."""
     parser.add_argument('--smoke', action='store_true', help="tiny budgets (seconds per run)")
-    parser.add_argument('--suites', default=','.join(SUITES),
-                        help=f"comma-separated subset of {list(SUITES)}")
-    parser.add_argument('--no-builtin', action='store_true',
-                        help="skip the PicoDet run with ppdet's built-in pruner")
+    parser.add_argument('--suites', default=','.join(suites),
+                        help=f"comma-separated subset of {list(suites)}")
+    parser.add_argument('--no-builtin', action='store_true', help=builtin_help)
     parser.add_argument('--threads', type=int, default=int(os.environ.get('OMP_NUM_THREADS', 2)),
                         help="OMP_NUM_THREADS of the runs (default: $OMP_NUM_THREADS or 2)")
     parser.add_argument('--work-dir', default=None,
                         help="outputs and logs of the runs (default: a temporary folder)")
     parser.add_argument('--timeout', type=int, default=None,
                         help="seconds per subprocess (default 1800, smoke 300)")
-    parser.add_argument('--out', default=None, help="markdown file (default: results/suites.md; "
-                                                    "with --smoke: none)")
+    parser.add_argument('--out', default=None, help=f"markdown file (default: results/"
+                                                    f"{results_name}; with --smoke: none)")
     parser.add_argument('--json', default=None, help="also write the rows as JSON here")
     parser.add_argument('--render', default=None, metavar='JSON',
                         help="run nothing: write --out from a JSON an earlier run wrote")
+
+
+def parse_checked(parser, argv, suites):
+    """Parse ``argv``; an unknown name in ``--suites`` is a usage error (exit 2)."""
     args = parser.parse_args(argv)
-    unknown = [s for s in args.suites.split(',') if s not in SUITES]
+    unknown = [s for s in args.suites.split(',') if s not in suites]
     if unknown:
-        parser.error(f"--suites: {unknown} not in {list(SUITES)}")
+        parser.error(f"--suites: {unknown} not in {list(suites)}")
     return args
 
 

@@ -40,7 +40,8 @@ BENCH_DIR = os.path.dirname(SUITES_DIR)
 sys.path.insert(0, BENCH_DIR)
 
 from suites.__main__ import LAUNCHERS, PYTHON, REPO_ROOT, RESULTS_DIR  # noqa: E402
-from suites.__main__ import _failure, _run_logged, code_version  # noqa: E402
+from suites.__main__ import _failure, _run_logged, add_run_arguments, code_version  # noqa: E402
+from suites.__main__ import parse_checked  # noqa: E402
 from suites.checkpoint import measure_checkpoint  # noqa: E402
 from suites.defs import (EPOCH_SMOKE_GMP, PPSEG_SMOKE_GMP, SUITES,  # noqa: E402
                          metric_from_output)
@@ -252,29 +253,10 @@ def _parse(argv):
                "--out /tmp/p.md --json /tmp/p.json\n"
                "  python -m benchmarks.suites.paired --render benchmarks/results/"
                "suites_paired.json")
-    parser.add_argument('--smoke', action='store_true', help="tiny budgets (seconds per run)")
-    parser.add_argument('--suites', default=','.join(PAIRED_SUITES),
-                        help=f"comma-separated subset of {list(PAIRED_SUITES)}")
+    add_run_arguments(parser, PAIRED_SUITES, 'suites_paired.md',
+                      "skip the PicoDet rows with ppdet's built-in pruner")
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--no-builtin', action='store_true',
-                        help="skip the PicoDet rows with ppdet's built-in pruner")
-    parser.add_argument('--threads', type=int, default=int(os.environ.get('OMP_NUM_THREADS', 2)),
-                        help="OMP_NUM_THREADS of the runs (default: $OMP_NUM_THREADS or 2)")
-    parser.add_argument('--work-dir', default=None,
-                        help="outputs and logs of the runs (default: a temporary folder)")
-    parser.add_argument('--timeout', type=int, default=None,
-                        help="seconds per subprocess (default 1800, smoke 300)")
-    parser.add_argument('--out', default=None,
-                        help="markdown file (default: results/suites_paired.md; "
-                             "with --smoke: none)")
-    parser.add_argument('--json', default=None,
-                        help="also write the rows and their summary as JSON here")
-    parser.add_argument('--render', default=None, metavar='JSON',
-                        help="run nothing: write --out from a JSON an earlier run wrote")
-    args = parser.parse_args(argv)
-    unknown = [s for s in args.suites.split(',') if s not in PAIRED_SUITES]
-    if unknown:
-        parser.error(f"--suites: {unknown} not in {list(PAIRED_SUITES)}")
+    args = parse_checked(parser, argv, PAIRED_SUITES)
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f"--seeds: {args.seeds} repeats a seed")
     return args
