@@ -7,6 +7,7 @@
 """
 import ast
 import os
+import re
 
 import pytest
 
@@ -15,13 +16,20 @@ PACKAGE = 'prune_plugin'
 SUITE_PACKAGES = ('ppdet', 'paddleseg', 'ppcls', 'paddleclas')
 
 
+C_SOURCES = {}  # C extension module -> its source file
+
+
 def _modules():
-    """``{module name: (path, is_package)}`` for every ``.py`` file of the package."""
+    """``{module name: (path, is_package)}`` for every ``.py`` file of the package; a C
+    extension's source (``.c``, compiled by setup.py) is a module importing nothing (path None)."""
     found = {}
     for folder, dirs, files in os.walk(os.path.join(REPO, PACKAGE)):
         dirs[:] = sorted(d for d in dirs if d != '__pycache__')
         rel = os.path.relpath(folder, REPO).split(os.sep)
         for name in sorted(files):
+            if name.endswith('.c'):
+                found['.'.join(rel + [name[:-2]])] = (None, False)
+                C_SOURCES['.'.join(rel + [name[:-2]])] = os.path.join(folder, name)
             if not name.endswith('.py'):
                 continue
             if name == '__init__.py':
@@ -65,6 +73,9 @@ def _graph(module_level=True):
     """``{module: set of prune_plugin modules it imports}``."""
     graph = {}
     for module, (path, _) in MODULES.items():
+        if path is None:  # a C extension
+            graph[module] = set()
+            continue
         with open(path, encoding='utf-8') as f:
             tree = ast.parse(f.read(), filename=path)
         graph[module] = {target for node in _imports(tree, module_level)
@@ -128,6 +139,11 @@ def test_no_import_cycle_between_modules():
                                           m.startswith('prune_plugin.core.')))
 def test_core_imports_no_suite_and_no_adapter(module):
     path, _ = MODULES[module]
+    if path is None:  # a C extension: the C library and Python's API only
+        with open(C_SOURCES[module], encoding='utf-8') as f:
+            includes = re.findall(r'^#include\s+[<"]([^>"]+)[>"]', f.read(), re.M)
+        assert includes and set(includes) <= {'Python.h', 'math.h'}, includes
+        return
     with open(path, encoding='utf-8') as f:
         tree = ast.parse(f.read(), filename=path)
     bad = [target for node in _imports(tree, module_level=False)
