@@ -10,7 +10,8 @@ e.g. PaddleClas's ``latest``), or a truncated file. So:
 * :func:`check_checkpoint`, before a resume, refuses with one line naming the file
   (:class:`TornCheckpointError`, exit 2 in the CLI) when a file the suite resumes from is
   missing, differs from what the state recorded, or (when no state recorded it) is not a
-  complete file (a pickle, or JSON for ``.pdstates``). A state file without ``"files"`` (older plugin versions) is accepted.
+  complete file (a pickle, or JSON for ``.pdstates``). A state file without ``"files"`` (older
+  plugin versions) is accepted.
 """
 import hashlib
 import json

@@ -2,7 +2,8 @@
 ``benchmarks/fault_injection.py`` can SIGKILL it exactly there.
 
 Inactive unless the environment asks for it; a normal run reads one environment variable at
-start-up and nothing else happens. Two variables drive it::
+start-up and at each checkpoint save (``after_weights``), and nothing else happens. Two
+variables drive it::
 
     PRUNE_PLUGIN_FAULT_PAUSE=<point>:<n>   pause at the n-th time (1-based) <point> is reached
     PRUNE_PLUGIN_FAULT_PAUSE=count         pause nowhere; record every point reached

@@ -111,13 +111,23 @@ def run_one(suite, run, work_dir, smoke, env, timeout):
     raw = suite.raw_weights(out_dir)
     if run != 'dense' and raw and os.path.isfile(raw):
         row['raw_weights'] = measure_checkpoint(raw)
-    rc, seconds, text = _run_logged([PYTHON, 'tools/eval.py'] + suite.eval_args(checkpoint),
-                                    os.path.join(out_dir, 'eval.log'), env, timeout)
-    row['eval_seconds'] = seconds
-    row['metric'] = metric_from_output(suite, text) if rc == 0 else None
-    if row['metric'] is None:
-        row['error'] = "eval: " + _failure(text, rc)
+    row['metric'], error, row['eval_seconds'] = evaluate(
+        suite, checkpoint, os.path.join(out_dir, 'eval.log'), env, timeout)
+    if error:
+        row['error'] = error
     return row
+
+
+def evaluate(suite, checkpoint, log_path, env, timeout):
+    """``tools/eval.py`` on ``checkpoint`` in a fresh process.
+
+    Returns:
+        ``(metric in percent or None, error line or None, seconds)``.
+    """
+    rc, seconds, text = _run_logged([PYTHON, 'tools/eval.py'] + suite.eval_args(checkpoint),
+                                    log_path, env, timeout)
+    metric = metric_from_output(suite, text) if rc == 0 else None
+    return metric, (None if metric is not None else "eval: " + _failure(text, rc)), seconds
 
 
 def code_version():

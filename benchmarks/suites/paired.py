@@ -41,10 +41,9 @@ sys.path.insert(0, BENCH_DIR)
 
 from suites.__main__ import LAUNCHERS, PYTHON, REPO_ROOT, RESULTS_DIR  # noqa: E402
 from suites.__main__ import _failure, _run_logged, add_run_arguments, code_version  # noqa: E402
-from suites.__main__ import parse_checked  # noqa: E402
+from suites.__main__ import evaluate, parse_checked  # noqa: E402
 from suites.checkpoint import measure_checkpoint  # noqa: E402
-from suites.defs import (EPOCH_SMOKE_GMP, PPSEG_SMOKE_GMP, SUITES,  # noqa: E402
-                         metric_from_output)
+from suites.defs import EPOCH_SMOKE_GMP, PPSEG_SMOKE_GMP, SUITES  # noqa: E402
 from suites.provenance import file_sha256  # noqa: E402
 
 PROVENANCE = os.path.join(SUITES_DIR, 'provenance.py')
@@ -167,14 +166,6 @@ def _train(suite, run, out_dir, args, order_seed, env, timeout):
     return record
 
 
-def _evaluate(suite, checkpoint, log_path, env, timeout):
-    """``tools/eval.py`` on ``checkpoint``: (metric in percent or None, error or None)."""
-    rc, _, text = _run_logged([PYTHON, 'tools/eval.py'] + suite.eval_args(checkpoint),
-                              log_path, env, timeout)
-    metric = metric_from_output(suite, text) if rc == 0 else None
-    return metric, (None if metric is not None else "eval: " + _failure(text, rc))
-
-
 def run_one(suite, kind, run, seed, out_dir, args, env, timeout):
     """Train, evaluate and measure one run; failures are recorded in the row, not raised."""
     row = {'suite': suite.key, 'title': suite.title, 'kind': kind, 'run': run, 'seed': seed,
@@ -188,8 +179,8 @@ def run_one(suite, kind, run, seed, out_dir, args, env, timeout):
         return row
     row['weights'] = file_sha256(checkpoint)
     row['checkpoint'] = measure_checkpoint(checkpoint, row.get('pruner'))
-    row['metric'], error = _evaluate(suite, checkpoint, os.path.join(out_dir, 'eval.log'), env,
-                                     timeout)
+    row['metric'], error, _ = evaluate(suite, checkpoint, os.path.join(out_dir, 'eval.log'), env,
+                                       timeout)
     raw = suite.raw_weights(out_dir)
     if run == 'ppdet built-in' and raw and os.path.isfile(raw):
         # ppdet saves its EMA (dense) as .pdparams; the pruned weights are the .pdema
@@ -197,8 +188,8 @@ def run_one(suite, kind, run, seed, out_dir, args, env, timeout):
         os.makedirs(os.path.dirname(raw_copy), exist_ok=True)
         shutil.copyfile(raw, raw_copy)
         row['raw_weights'] = measure_checkpoint(raw_copy, row.get('pruner'))
-        row['raw_metric'], _ = _evaluate(suite, raw_copy,
-                                         os.path.join(out_dir, 'eval_raw.log'), env, timeout)
+        row['raw_metric'], _, _ = evaluate(suite, raw_copy,
+                                           os.path.join(out_dir, 'eval_raw.log'), env, timeout)
     if error:
         row['error'] = error
     return row

@@ -8,10 +8,11 @@ in place through numpy arrays that share their memory (no copy: the array is a v
 tensor's own buffer, ``Tensor.data_ptr()``), in cache-sized slices with reused scratch buffers.
 Paddle's CPU elementwise kernels cost ~20 us per call and allocate every output, which made the
 threshold step 2-3x slower. The per-weight loops themselves are ``_host_kernels`` (C, one fused
-pass, built by setup.py) when it was compiled, else numpy (four passes per slice, same bits). Other dtypes, non-contiguous tensors and Paddle builds without
-``data_ptr`` take the paddle-op path, in slices of ``CPU_SLICE`` elements whose temporaries
-stay in cache. On other devices (GPU) only paddle ops run, a tensor is one slice: fewer kernel
-launches, and nothing crosses to the host.
+pass, built by setup.py) when it was compiled, else numpy (four passes per slice, same bits).
+Other dtypes, non-contiguous tensors and Paddle builds without ``data_ptr`` take the paddle-op
+path, in slices of ``CPU_SLICE`` elements whose temporaries stay in cache. On other devices (GPU)
+only paddle ops run, a tensor is one slice: fewer kernel launches, and nothing crosses to the
+host.
 """
 import ctypes
 import math

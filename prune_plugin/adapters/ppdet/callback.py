@@ -37,7 +37,8 @@ def rank0():
     return dist.get_world_size() < 2 or dist.get_rank() == 0
 
 
-def _checkpointer_of(trainer):
+def checkpointer_of(trainer):
+    """ppdet's ``Checkpointer`` callback of ``trainer`` (where it saves), or None."""
     return next((c for c in trainer._callbacks if isinstance(c, Checkpointer)), None)
 
 
@@ -105,7 +106,7 @@ class PruneCallback(Callback):
             The callback (its :class:`PruneStateWriter` is ``callback.state_writer``).
         """
         callback = cls(trainer, pruner)
-        checkpointer = _checkpointer_of(trainer)
+        checkpointer = checkpointer_of(trainer)
         callbacks = trainer._callbacks
         position = callbacks.index(checkpointer) if checkpointer else len(callbacks)
         callback.state_writer = PruneStateWriter(trainer, pruner, checkpointer)

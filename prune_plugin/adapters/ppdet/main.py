@@ -27,8 +27,8 @@ from ppdet.utils.logger import setup_logger
 from ... import onnx_export
 from ...core.errors import PruneConfigError
 from ...run_lock import acquire
-from .callback import _checkpointer_of
 from .args import FlagError, check_flags, parse_flags
+from .callback import checkpointer_of
 from .config import load_ppdet_config
 from .state import check_resume_files, read_state, weights_file
 from .trainer import PruneTrainer
@@ -125,7 +125,8 @@ def train_main(argv):
     if flags.seed is not None:
         set_random_seed(flags.seed)
     trainer = PruneTrainer(cfg, mode='train', prune_spec=spec)
-    acquire(_checkpointer_of(trainer).save_dir if _checkpointer_of(trainer) else cfg.save_dir)
+    checkpointer = checkpointer_of(trainer)
+    acquire(checkpointer.save_dir if checkpointer else cfg.save_dir)
     if flags.resume is not None:
         trainer.resume_weights(flags.resume)
     elif cfg.get('pretrain_weights'):
