@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 # Two workers (pytest-xdist), one test file each at a time: most tests drive a suite in a
 # one-thread subprocess, so two run side by side on two cores. TEST_WORKERS=0 runs them in turn.
-exec .venv/bin/python -m pytest tests -q -n "${TEST_WORKERS:-2}" --dist loadfile --durations=15 "$@"
+exec .venv/bin/python -m pytest tests -q -n "${TEST_WORKERS:-2}" --dist loadfile --durations=15 -rs "$@"
